@@ -1,0 +1,52 @@
+import { BullModule } from '@nestjs/bullmq';
+import { Module, type DynamicModule } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import type { AppConfig } from './config/app-config.js';
+import { ConfigModule } from './config/config.module.js';
+import { dataSourceOptions } from './database/data-source.js';
+import { EnginesModule } from './engines/engines.module.js';
+import type { TranscriptionEngine } from './engines/engine.spec.js';
+import { HealthModule } from './health/health.module.js';
+import { JobsModule } from './jobs/jobs.module.js';
+import { StorageModule } from './storage/storage.module.js';
+
+/** Parses a redis:// URL into ioredis options (BullMQ needs `maxRetriesPerRequest: null` on worker connections). */
+export function redisConnection(url: string) {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    db: u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0,
+    tls: u.protocol === 'rediss:' ? {} : undefined,
+    maxRetriesPerRequest: null,
+  };
+}
+
+/**
+ * The composition root. `APP_ROLE` decides what this process runs: `api` (HTTP, SSE, health
+ * probes), `worker` (BullMQ processors), or `all`. Both roles share config, database, queue and
+ * storage, so workers can run on other machines against the same Redis, Postgres and storage.
+ */
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig, engines: TranscriptionEngine[]): DynamicModule {
+    const api = config.APP_ROLE !== 'worker';
+    const worker = config.APP_ROLE !== 'api';
+    const enginesModule = EnginesModule.register(engines, { probeHealth: api });
+    const jobsModule = JobsModule.register({ api, worker, engines: enginesModule });
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        TypeOrmModule.forRoot({ ...dataSourceOptions(config.DATABASE_URL), migrationsRun: false }),
+        BullModule.forRoot({ connection: redisConnection(config.REDIS_URL), prefix: config.QUEUE_PREFIX }),
+        StorageModule,
+        enginesModule,
+        jobsModule,
+        ...(api ? [HealthModule.register(jobsModule)] : []),
+      ],
+    };
+  }
+}

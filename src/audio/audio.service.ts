@@ -1,0 +1,149 @@
+import { Injectable } from '@nestjs/common';
+import { open, stat } from 'node:fs/promises';
+import { AppConfig } from '../config/app-config.js';
+import { runProcess } from '../common/process.js';
+import { AudioError } from './audio.errors.js';
+
+/** What ffprobe says about an input file. */
+export interface AudioProbe {
+  /** ffprobe's container name(s), e.g. `wav`, `mp3`, `mov,mp4,m4a,3gp,3g2,mj2`. */
+  format_name: string;
+  /** Seconds, or null when the container does not say. */
+  duration_sec: number | null;
+  /** Codec of the first audio stream, e.g. `pcm_s16le`, `mp3`, `aac`. */
+  codec: string;
+  /** Hz. */
+  sample_rate: number;
+  channels: number;
+  /** True when the container also holds a video stream (audio is extracted from it). */
+  has_video: boolean;
+  /** Bytes. */
+  size_bytes: number;
+}
+
+/** A 16 kHz mono 16-bit PCM WAV produced by normalize(). */
+export interface NormalizedAudio {
+  path: string;
+  /** Seconds, measured on the decoded output (not the container's claim). */
+  duration_sec: number;
+  /** Peak level in dBFS from ffmpeg's volumedetect (-91 dB = digital silence). */
+  max_volume_db: number | null;
+}
+
+interface FfprobeJson {
+  format?: { format_name?: string; duration?: string };
+  streams?: { codec_type?: string; codec_name?: string; sample_rate?: string; channels?: number; duration?: string }[];
+}
+
+/**
+ * Audio intake on top of ffmpeg/ffprobe (Debian `ffmpeg`, FFMPEG_PATH / FFPROBE_PATH): validation
+ * of uploads, extraction from video containers and decoding to the 16 kHz mono PCM every engine
+ * receives.
+ */
+@Injectable()
+export class AudioService {
+  constructor(private readonly config: AppConfig) {}
+
+  /**
+   * Validates that `filePath` holds decodable audio and describes it.
+   *
+   * @throws AudioError AUDIO_EMPTY (0 bytes), AUDIO_UNREADABLE (ffprobe cannot parse it),
+   *   AUDIO_NO_STREAM (no audio stream), AUDIO_TRUNCATED (a WAV shorter than its header declares).
+   */
+  async probe(filePath: string, signal?: AbortSignal): Promise<AudioProbe> {
+    const { size } = await stat(filePath);
+    if (size === 0) throw new AudioError('AUDIO_EMPTY', 'the file is empty (0 bytes)');
+    const result = await runProcess(
+      this.config.FFPROBE_PATH,
+      ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', filePath],
+      { signal },
+    );
+    if (result.code !== 0) {
+      const reason = result.stderr.trim().split('\n').pop()?.replace(`${filePath}: `, '') ?? 'unknown error';
+      throw new AudioError('AUDIO_UNREADABLE', `not a readable audio or video file (ffprobe: ${reason})`, { ffprobe: reason });
+    }
+    const info = JSON.parse(result.stdout) as FfprobeJson;
+    const streams = info.streams ?? [];
+    const audio = streams.find((s) => s.codec_type === 'audio');
+    const hasVideo = streams.some((s) => s.codec_type === 'video');
+    const formatName = info.format?.format_name ?? 'unknown';
+    if (!audio) {
+      throw new AudioError(
+        'AUDIO_NO_STREAM',
+        `the ${hasVideo ? 'video' : 'file'} has no audio stream (container: ${formatName})`,
+        { format_name: formatName, has_video: hasVideo },
+      );
+    }
+    if (formatName === 'wav') await this.assertWavComplete(filePath, size);
+    const duration = Number(audio.duration ?? info.format?.duration);
+    return {
+      format_name: formatName,
+      duration_sec: Number.isFinite(duration) ? duration : null,
+      codec: audio.codec_name ?? 'unknown',
+      sample_rate: Number(audio.sample_rate ?? 0),
+      channels: audio.channels ?? 0,
+      has_video: hasVideo,
+      size_bytes: size,
+    };
+  }
+
+  /**
+   * A RIFF/WAVE header states the file's size; ffmpeg silently decodes whatever is there, so a
+   * cut-off upload would otherwise be transcribed as if it were the whole recording.
+   * Streamed WAVs write 0 or 0xFFFFFFFF as the size when it was unknown: those are accepted.
+   */
+  private async assertWavComplete(filePath: string, size: number): Promise<void> {
+    const handle = await open(filePath, 'r');
+    try {
+      const header = Buffer.alloc(12);
+      const { bytesRead } = await handle.read(header, 0, 12, 0);
+      if (bytesRead < 12 || header.toString('ascii', 0, 4) !== 'RIFF' || header.toString('ascii', 8, 12) !== 'WAVE') return;
+      const declared = header.readUInt32LE(4) + 8;
+      if (declared > 8 && declared !== 0xffffffff + 8 && size < declared) {
+        throw new AudioError(
+          'AUDIO_TRUNCATED',
+          `the WAV file is truncated: its header declares ${declared} bytes but ${size} arrived`,
+          { declared_bytes: declared, size_bytes: size },
+        );
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * Decodes the first audio stream of any container ffmpeg reads (video included) to a
+   * 16 kHz, mono, 16-bit PCM WAV at `outputPath`, and measures its duration and peak level.
+   *
+   * @throws AudioError AUDIO_DECODE_FAILED when ffmpeg fails or produces no samples; the abort reason when aborted.
+   */
+  async normalize(inputPath: string, outputPath: string, signal?: AbortSignal): Promise<NormalizedAudio> {
+    const result = await runProcess(
+      this.config.FFMPEG_PATH,
+      [
+        '-nostdin', '-hide_banner', '-nostats', '-y',
+        '-i', inputPath,
+        '-map', '0:a:0', '-vn', '-sn', '-dn',
+        '-af', 'volumedetect',
+        '-ac', '1', '-ar', '16000', '-c:a', 'pcm_s16le',
+        '-fflags', '+bitexact', '-f', 'wav',
+        outputPath,
+      ],
+      { signal, stderrLimit: 64 * 1024 },
+    );
+    if (result.code !== 0) {
+      const reason = result.stderr.trim().split('\n').filter((l) => !l.startsWith('[Parsed_volumedetect')).pop() ?? '';
+      throw new AudioError('AUDIO_DECODE_FAILED', `ffmpeg could not decode the audio: ${reason}`, { exit_code: result.code });
+    }
+    const { size } = await stat(outputPath);
+    // +bitexact keeps the header at the canonical 44 bytes; 16 kHz × 2 bytes = 32000 bytes per second.
+    const duration = Math.max(0, size - 44) / 32000;
+    if (duration <= 0) throw new AudioError('AUDIO_DECODE_FAILED', 'the audio stream decoded to zero samples');
+    const peak = /max_volume:\s*(-?[\d.]+|-inf) dB/.exec(result.stderr);
+    return {
+      path: outputPath,
+      duration_sec: Math.round(duration * 1e6) / 1e6,
+      max_volume_db: peak ? (peak[1] === '-inf' ? -91 : Number(peak[1])) : null,
+    };
+  }
+}

@@ -1,0 +1,45 @@
+import 'reflect-metadata';
+import { ValidationPipe, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { AppModule } from './app.module.js';
+import { ConfigValidationError, corsOrigins, parseEnv, AppConfig } from './config/app-config.js';
+import { buildEngines } from './engines/engines.module.js';
+import type { TranscriptionEngine } from './engines/engine.spec.js';
+
+/**
+ * Validates the whole environment (core settings and every enabled engine's section) and
+ * reports every problem in one error.
+ *
+ * @throws ConfigValidationError
+ */
+export function loadEnvironment(env: NodeJS.ProcessEnv = process.env): { config: AppConfig; engines: TranscriptionEngine[] } {
+  const core = parseEnv(AppConfig, env);
+  const { engines, problems } = buildEngines(env);
+  const all = [...core.problems, ...problems];
+  if (all.length > 0) throw new ConfigValidationError(all);
+  return { config: core.value, engines };
+}
+
+/**
+ * Builds the Nest application for a role. Used by main.ts and by the tests, so both run the
+ * same wiring. `engines` lets tests register adapters pointed at their protocol test servers.
+ */
+export async function createApp(config: AppConfig, engines: TranscriptionEngine[]): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, engines), {
+    logger: process.env.LOG_LEVEL === 'silent' ? false : ['log', 'warn', 'error'],
+    abortOnError: false,
+  });
+  app.enableShutdownHooks();
+  const origins = corsOrigins(config);
+  if (origins !== false) app.enableCors({ origin: origins });
+  app.useGlobalPipes(
+    new ValidationPipe({
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      transform: true,
+      validationError: { target: false, value: false },
+    }),
+  );
+  return app;
+}

@@ -1,0 +1,191 @@
+import 'reflect-metadata';
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  validateSync,
+  type ValidationError,
+} from 'class-validator';
+import path from 'node:path';
+import os from 'node:os';
+
+/** Which parts of the gateway this process runs: the HTTP API, the queue workers, or both. */
+export const APP_ROLES = ['api', 'worker', 'all'] as const;
+export type AppRole = (typeof APP_ROLES)[number];
+
+const toInt = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && value.trim() !== '' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+
+/**
+ * The gateway's environment, validated once at boot.
+ *
+ * Every variable has a default that makes the embedded setup (pocketsphinx, local storage,
+ * Postgres and Redis on 127.0.0.1 started by scripts/start.sh) work without a `.env`.
+ * Engine-specific variables live with their engine and are validated only when that engine
+ * is enabled.
+ */
+export class AppConfig {
+  /** `api` serves HTTP only, `worker` consumes queues only, `all` (default) does both. */
+  @IsIn(APP_ROLES)
+  APP_ROLE: AppRole = 'all';
+
+  /** PostgreSQL connection URL, `postgres://user:pass@host:port/db`. */
+  @Matches(/^postgres(ql)?:\/\/.+/, { message: 'DATABASE_URL must be a postgres:// URL' })
+  DATABASE_URL = 'postgres://gateway:gateway@127.0.0.1:54329/gateway';
+
+  /** Redis connection URL for BullMQ, `redis://[:password@]host:port[/db]`. */
+  @Matches(/^rediss?:\/\/.+/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL = 'redis://127.0.0.1:63799';
+
+  /** Prefix of every BullMQ key in Redis; lets several gateways (or test runs) share one Redis. */
+  @IsString()
+  @IsNotEmpty()
+  QUEUE_PREFIX = 'gateway';
+
+  /** Seconds a finished job's state stays in Redis; afterwards status is read from Postgres. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  REDIS_JOB_TTL = 3600;
+
+  /** Engine used when a submission names none. */
+  @IsString()
+  @IsNotEmpty()
+  DEFAULT_TRANSCRIPTION_ENGINE = 'pocketsphinx';
+
+  /** Largest accepted upload in bytes (default 2 GiB); larger uploads are answered 413. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  MAX_FILE_SIZE = 2_147_483_648;
+
+  /** HTTP port. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT = 8000;
+
+  /** Host/interface to bind. */
+  @IsString()
+  HOST = '0.0.0.0';
+
+  /** Allowed CORS origins: `*`, or a comma-separated list of origins. Empty disables CORS. */
+  @IsString()
+  CORS_ORIGIN = '*';
+
+  /** Root of the local storage driver (uploaded audio). */
+  @IsString()
+  @IsNotEmpty()
+  DATA_DIR = path.resolve('.data/storage');
+
+  /** Where uploads land and each job gets its own scratch directory. */
+  @IsString()
+  @IsNotEmpty()
+  TEMP_DIR = path.join(os.tmpdir(), 'transcription-gateway');
+
+  /** Scratch directories older than this many hours are removed at startup. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  MAX_TEMP_AGE_HOURS = 24;
+
+  /** ffmpeg binary (Debian's `ffmpeg` package by default). */
+  @IsString()
+  @IsNotEmpty()
+  FFMPEG_PATH = 'ffmpeg';
+
+  /** ffprobe binary (Debian's `ffmpeg` package by default). */
+  @IsString()
+  @IsNotEmpty()
+  FFPROBE_PATH = 'ffprobe';
+
+  /** Retries after the first attempt of a transcription job (stored in transcript_jobs.max_retries). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(20)
+  JOB_MAX_RETRIES = 3;
+
+  /** First retry delay in ms; BullMQ doubles it on each further retry (exponential backoff). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  JOB_BACKOFF_MS = 2000;
+
+  /** Jobs one worker process runs at once. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(256)
+  WORKER_CONCURRENCY = 2;
+
+  /** Seconds between engine health probes (cached for `/engines`). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  ENGINE_HEALTH_INTERVAL = 30;
+
+  /** Milliseconds one engine health probe may take before the engine counts as unavailable. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  ENGINE_HEALTH_TIMEOUT_MS = 5000;
+}
+
+/** Thrown at boot when the environment is invalid; the message lists every bad variable. */
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid environment (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigValidationError';
+  }
+}
+
+function flatten(errors: ValidationError[]): string[] {
+  return errors.flatMap((e) => {
+    const given = e.value === undefined ? '' : ` (got ${JSON.stringify(e.value)})`;
+    return Object.values(e.constraints ?? {}).map((msg) => `${msg}${given}`);
+  });
+}
+
+/**
+ * Parses and validates one section of the environment into an instance of `cls`.
+ * Only properties that `cls` declares with class-validator decorators are kept; empty strings
+ * count as unset so that `FOO=` in a `.env` file falls back to the default.
+ *
+ * @returns the instance and a list of human-readable problems (empty when valid).
+ */
+export function parseEnv<T extends object>(
+  cls: new () => T,
+  env: NodeJS.ProcessEnv = process.env,
+): { value: T; problems: string[] } {
+  const given: Record<string, string> = {};
+  for (const [key, v] of Object.entries(env)) if (v !== undefined && v !== '') given[key] = v;
+  const value = plainToInstance(cls, given, { exposeDefaultValues: true });
+  const errors = validateSync(value, { whitelist: true, forbidUnknownValues: true });
+  return { value, problems: flatten(errors) };
+}
+
+/**
+ * Builds the validated core configuration from an environment map (normally `process.env`).
+ *
+ * @throws ConfigValidationError listing every invalid variable at once.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const { value, problems } = parseEnv(AppConfig, env);
+  if (problems.length > 0) throw new ConfigValidationError(problems);
+  return value;
+}
+
+/** CORS origin setting for Nest's `enableCors`: `true` for `*`, a list otherwise, `false` when empty. */
+export function corsOrigins(config: AppConfig): boolean | string[] {
+  const raw = config.CORS_ORIGIN.trim();
+  if (raw === '') return false;
+  if (raw === '*') return true;
+  return raw.split(',').map((s) => s.trim()).filter(Boolean);
+}

@@ -1,0 +1,152 @@
+/**
+ * The transcription engine spec (version 1): what every engine adapter implements and the one
+ * normalized result every engine returns, whatever its wire protocol.
+ *
+ * Units: every time is float **seconds** from the start of the audio the engine received;
+ * confidences are 0..1 or `null` when the engine gives none; `speaker_tag` is a 0-based
+ * integer or `null` when the engine did not attribute speakers.
+ */
+
+/** Every engine id the project knows; mirrors the Postgres enum `transcription_engine`. */
+export const ENGINE_IDS = ['riva', 'whisperx', 'whisper-rocm', 'pocketsphinx'] as const;
+export type KnownEngineId = (typeof ENGINE_IDS)[number];
+
+/** Seed names accepted in URLs and request bodies, mapped to the engine id. */
+export const ENGINE_ALIASES: Readonly<Record<string, KnownEngineId>> = { asr: 'riva' };
+
+/** What an engine can do; reported by `GET /api/transcribe/jobs/engines`. */
+export interface EngineCapabilities {
+  /** Attributes words to speakers (speaker_tag) on single-channel audio. */
+  diarization: boolean;
+  /** Accepts phrase lists with boosts (Riva SpeechContext). */
+  word_boosting: boolean;
+  /** Returns start/end times per word. */
+  word_timestamps: boolean;
+  /** Detects the spoken language when none is given. */
+  language_detection: boolean;
+  /** Supported language codes (BCP-47 or ISO-639-1, as the engine names them). */
+  languages: string[];
+  /** Model names the engine serves; the first is the default. Empty when not selectable. */
+  models: string[];
+  /** Longest audio, in seconds, the engine takes in one call; longer audio must be chunked. */
+  max_duration_sec: number | null;
+  /** Audio longer than this (seconds) goes through the gateway's chunker for this engine. */
+  chunking_threshold_sec: number | null;
+  /** Target chunk length (seconds) for this engine when chunking. */
+  chunk_duration_sec: number | null;
+}
+
+/** One recognised word. */
+export interface Word {
+  word: string;
+  /** Seconds. */
+  start: number;
+  /** Seconds. */
+  end: number;
+  /** 0..1, or null when the engine gives none. */
+  confidence: number | null;
+  /** 0-based speaker, or null without diarization / multichannel. */
+  speaker_tag: number | null;
+  /** True when the engine returned the word without times and the gateway interpolated them. */
+  interpolated?: boolean;
+}
+
+/** One segment (utterance): a run of words, usually bounded by pauses or a speaker change. */
+export interface Segment {
+  /** Seconds. */
+  start: number;
+  /** Seconds. */
+  end: number;
+  text: string;
+  speaker_tag: number | null;
+  /** 0..1 (mean of the word confidences, or the engine's own), or null. */
+  confidence: number | null;
+  words: Word[];
+}
+
+/** The normalized result every engine returns. */
+export interface TranscriptionResult {
+  /** Full text, segments joined in order. */
+  text: string;
+  /** Language code the engine used or detected, or null when unknown. */
+  language: string | null;
+  /** Duration of the audio the engine received, seconds. */
+  duration_sec: number;
+  segments: Segment[];
+  /** Options the engine ignored or degraded behaviour, in plain words (never an error). */
+  warnings: string[];
+  /** Which engine (and model) produced the result. */
+  engine: { id: string; model: string | null };
+}
+
+/**
+ * The audio handed to an engine: always a 16 kHz, mono, 16-bit PCM WAV file on local disk,
+ * produced by the gateway's audio module.
+ */
+export interface EngineAudio {
+  /** Absolute path of the 16 kHz mono s16le WAV file. */
+  path: string;
+  /** Seconds. */
+  duration_sec: number;
+  /** Peak level in dBFS measured while decoding (-91 = digital silence); lets engines tell silence from failure. */
+  max_volume_db: number | null;
+}
+
+/** Request options, normalized from the HTTP layer. Engines ignore what they cannot do and say so in `warnings`. */
+export interface TranscribeOptions {
+  /** Language code, or undefined for the engine default / auto-detection. */
+  language?: string;
+  /** Model name, or undefined for the engine default. */
+  model?: string;
+  /** Speaker diarization request. */
+  diarization?: { enabled: boolean; min_speakers?: number; max_speakers?: number };
+  /** Phrases to boost (word boosting), one group per boost level. */
+  word_boosts?: { phrases: string[]; boost: number }[];
+  /** Text that biases recognition (Whisper `prompt` / `initial_prompt`). */
+  prompt?: string;
+}
+
+/** Progress report from inside an engine call. */
+export interface EngineProgress {
+  /** 0..1 of this engine call. */
+  fraction: number;
+  /** Short stage name, e.g. `uploading`, `recognizing`, `aligning`. */
+  stage?: string;
+}
+
+/** Per-call context: cancellation and progress. */
+export interface TranscribeContext {
+  /** Aborted when the job is cancelled or the worker shuts down; engines must stop promptly. */
+  signal: AbortSignal;
+  onProgress?: (progress: EngineProgress) => void;
+}
+
+/** Result of a health probe. */
+export interface EngineHealth {
+  available: boolean;
+  /** Why the engine is unavailable, or a short status line. */
+  message?: string;
+  /** Engine-reported details (model loaded, device, version…). */
+  details?: Record<string, unknown>;
+}
+
+/** What every engine adapter implements. */
+export interface TranscriptionEngine {
+  readonly id: string;
+  readonly displayName: string;
+  readonly capabilities: EngineCapabilities;
+  /**
+   * Probes the engine. Must resolve (never reject) within a reasonable time; the caller also
+   * applies a timeout through `signal`.
+   */
+  health(signal: AbortSignal): Promise<EngineHealth>;
+  /**
+   * Transcribes one piece of 16 kHz mono audio.
+   *
+   * @throws EngineError (and only EngineError) on failure, with `retryable` set by the adapter.
+   */
+  transcribe(audio: EngineAudio, options: TranscribeOptions, context: TranscribeContext): Promise<TranscriptionResult>;
+}
+
+/** DI token under which every engine adapter is provided (multi-provider style, collected by the registry). */
+export const TRANSCRIPTION_ENGINES = Symbol('TRANSCRIPTION_ENGINES');

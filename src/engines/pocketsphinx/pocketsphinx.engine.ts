@@ -1,0 +1,142 @@
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import { ProcessStartError, resolveExecutable, runProcess } from '../../common/process.js';
+import { EngineError } from '../engine.error.js';
+import type {
+  EngineAudio,
+  EngineCapabilities,
+  EngineHealth,
+  TranscribeContext,
+  TranscribeOptions,
+  TranscriptionEngine,
+  TranscriptionResult,
+} from '../engine.spec.js';
+import type { PocketsphinxConfig } from './pocketsphinx.config.js';
+import { parsePocketsphinxOutput } from './pocketsphinx.parser.js';
+
+/** Where Debian's `pocketsphinx-en-us` package installs the default US English model. */
+const DEBIAN_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
+
+/**
+ * Audio whose peak stays below this level (dBFS) counts as silent: pocketsphinx legitimately
+ * finds no words in it. Above it, empty output means pocketsphinx failed (it prints nothing, and
+ * exits 0, on input that is not 16 kHz mono).
+ */
+const SILENCE_PEAK_DB = -50;
+
+/**
+ * The embedded CPU engine: CMU pocketsphinx (Debian `pocketsphinx`, 5prealpha) run as a child
+ * process per call — `pocketsphinx_continuous -infile F -time yes`. It always receives the
+ * gateway's 16 kHz mono WAV. Word times and posteriors come from its token lines (see
+ * parsePocketsphinxOutput). No diarization, no word boosting, US English only by default.
+ */
+export class PocketsphinxEngine implements TranscriptionEngine {
+  readonly id = 'pocketsphinx';
+  readonly displayName = 'CMU pocketsphinx (embedded, CPU)';
+  readonly capabilities: EngineCapabilities;
+
+  constructor(private readonly config: PocketsphinxConfig) {
+    this.capabilities = {
+      diarization: false,
+      word_boosting: false,
+      word_timestamps: true,
+      language_detection: false,
+      languages: [config.POCKETSPHINX_LANGUAGE],
+      models: [config.POCKETSPHINX_HMM ? path.basename(config.POCKETSPHINX_HMM) : 'en-us'],
+      max_duration_sec: null,
+      chunking_threshold_sec: null,
+      chunk_duration_sec: null,
+    };
+  }
+
+  private modelArgs(): string[] {
+    const args: string[] = [];
+    if (this.config.POCKETSPHINX_HMM) args.push('-hmm', this.config.POCKETSPHINX_HMM);
+    if (this.config.POCKETSPHINX_LM) args.push('-lm', this.config.POCKETSPHINX_LM);
+    if (this.config.POCKETSPHINX_DICT) args.push('-dict', this.config.POCKETSPHINX_DICT);
+    return args;
+  }
+
+  /** Available when the binary is executable and the acoustic model directory exists (no decode, so probes stay cheap). */
+  async health(): Promise<EngineHealth> {
+    const binary = await resolveExecutable(this.config.POCKETSPHINX_PATH);
+    if (!binary) {
+      return { available: false, message: `'${this.config.POCKETSPHINX_PATH}' not found (install Debian packages pocketsphinx and pocketsphinx-en-us)` };
+    }
+    const hmm = this.config.POCKETSPHINX_HMM ?? path.join(DEBIAN_MODEL_DIR, 'en-us');
+    try {
+      await access(path.join(hmm, 'mdef'));
+    } catch {
+      return { available: false, message: `acoustic model not found at ${hmm}` };
+    }
+    return { available: true, details: { binary, acoustic_model: hmm } };
+  }
+
+  /**
+   * @param audio 16 kHz mono s16le WAV (the gateway's normalized audio).
+   * @throws EngineError ENGINE_UNAVAILABLE (binary missing, not retryable), ENGINE_CANCELLED on abort,
+   *   ENGINE_INTERNAL on a non-zero exit (retryable), ENGINE_EMPTY_OUTPUT when non-silent audio gives no output.
+   */
+  async transcribe(audio: EngineAudio, options: TranscribeOptions, context: TranscribeContext): Promise<TranscriptionResult> {
+    const warnings: string[] = [];
+    if (options.language && !options.language.toLowerCase().startsWith('en')) {
+      warnings.push(`pocketsphinx has only its US English model; language '${options.language}' was ignored`);
+    }
+    if (options.diarization?.enabled) warnings.push('pocketsphinx does not do speaker diarization; speakers were not attributed');
+    if (options.word_boosts?.length) warnings.push('pocketsphinx does not support word boosting; boost phrases were ignored');
+    if (options.prompt) warnings.push('pocketsphinx does not take a prompt; it was ignored');
+    if (options.model) warnings.push(`pocketsphinx model selection per request is not supported; '${options.model}' was ignored`);
+
+    const args = ['-infile', audio.path, '-time', 'yes', ...this.modelArgs()];
+    let result;
+    try {
+      result = await runProcess(this.config.POCKETSPHINX_PATH, args, {
+        signal: context.signal,
+        onStdoutLine: (line) => {
+          // Token lines carry absolute times: the latest end time over the duration is real progress.
+          const end = Number(line.trim().split(/\s+/)[2]);
+          if (context.onProgress && Number.isFinite(end) && audio.duration_sec > 0) {
+            context.onProgress({ fraction: Math.min(1, end / audio.duration_sec), stage: 'recognizing' });
+          }
+        },
+      });
+    } catch (err) {
+      if (err instanceof ProcessStartError) {
+        throw new EngineError('ENGINE_UNAVAILABLE', `pocketsphinx cannot be started: ${err.message}`, false, this.id, { errno: err.errno }, { cause: err });
+      }
+      if (context.signal.aborted) throw new EngineError('ENGINE_CANCELLED', 'pocketsphinx call cancelled', false, this.id, {}, { cause: err });
+      throw err;
+    }
+    if (result.code !== 0) {
+      throw new EngineError(
+        'ENGINE_INTERNAL',
+        `pocketsphinx exited with ${result.code ?? result.signal}`,
+        true,
+        this.id,
+        { exit_code: result.code, signal: result.signal, stderr_tail: result.stderr.slice(-2000) },
+      );
+    }
+    const segments = parsePocketsphinxOutput(result.stdout);
+    if (segments.length === 0) {
+      const silent = audio.max_volume_db !== null && audio.max_volume_db < SILENCE_PEAK_DB;
+      if (!silent) {
+        throw new EngineError(
+          'ENGINE_EMPTY_OUTPUT',
+          `pocketsphinx produced no output on audio that is not silent (peak ${audio.max_volume_db ?? 'unknown'} dBFS); the input may not be 16 kHz mono`,
+          false,
+          this.id,
+          { max_volume_db: audio.max_volume_db, stderr_tail: result.stderr.slice(-2000) },
+        );
+      }
+      warnings.push('the audio is silent: no speech found');
+    }
+    return {
+      text: segments.map((s) => s.text).join(' '),
+      language: this.config.POCKETSPHINX_LANGUAGE,
+      duration_sec: audio.duration_sec,
+      segments,
+      warnings,
+      engine: { id: this.id, model: this.capabilities.models[0] ?? null },
+    };
+  }
+}

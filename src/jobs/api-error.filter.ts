@@ -1,0 +1,74 @@
+import { ArgumentsHost, Catch, HttpException, HttpStatus, Logger, type ExceptionFilter } from '@nestjs/common';
+import type { Response } from 'express';
+import { AudioError, type AudioErrorCode } from '../audio/audio.errors.js';
+import { UnknownEngineError } from '../engines/engine-registry.js';
+import { JobError, type JobErrorCode } from './jobs.errors.js';
+
+const AUDIO_STATUS: Record<AudioErrorCode, number> = {
+  AUDIO_EMPTY: HttpStatus.BAD_REQUEST,
+  AUDIO_UNREADABLE: HttpStatus.UNSUPPORTED_MEDIA_TYPE,
+  AUDIO_NO_STREAM: HttpStatus.UNSUPPORTED_MEDIA_TYPE,
+  AUDIO_TRUNCATED: HttpStatus.UNPROCESSABLE_ENTITY,
+  AUDIO_DECODE_FAILED: HttpStatus.UNPROCESSABLE_ENTITY,
+};
+
+const JOB_STATUS: Record<JobErrorCode, number> = {
+  JOB_NOT_FOUND: HttpStatus.NOT_FOUND,
+  JOB_NOT_COMPLETED: HttpStatus.CONFLICT,
+  FILE_REQUIRED: HttpStatus.BAD_REQUEST,
+  AUDIO_GONE: HttpStatus.GONE,
+};
+
+/** Error body of every API error: `{statusCode, error, code, message, ...details}`. */
+export interface ApiErrorBody {
+  statusCode: number;
+  error: string;
+  /** Machine-readable code, e.g. AUDIO_NO_STREAM, UNKNOWN_ENGINE, VALIDATION_FAILED. */
+  code: string;
+  /** What was wrong and what is accepted. */
+  message: string | string[];
+  [key: string]: unknown;
+}
+
+/**
+ * Maps the gateway's domain errors (audio intake, engine lookup, jobs) to HTTP — every code
+ * exhaustively through the tables above — and leaves Nest's own HttpExceptions as they are.
+ */
+@Catch()
+export class ApiErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger(ApiErrorFilter.name);
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    const body = this.toBody(exception);
+    if (body.statusCode >= 500) this.logger.error(exception instanceof Error ? exception.stack : String(exception));
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.status(body.statusCode).json(body);
+  }
+
+  private toBody(exception: unknown): ApiErrorBody {
+    const reason = (status: number) => (HttpStatus[status] ?? 'ERROR').toString().replace(/_/g, ' ').toLowerCase().replace(/^\w/, (c) => c.toUpperCase());
+    if (exception instanceof AudioError) {
+      const statusCode = AUDIO_STATUS[exception.code];
+      return { statusCode, error: reason(statusCode), code: exception.code, message: exception.message, accepted: 'any audio or video file ffmpeg can decode, with at least one audio stream' };
+    }
+    if (exception instanceof UnknownEngineError) {
+      return { statusCode: 400, error: 'Bad Request', code: 'UNKNOWN_ENGINE', message: exception.message, available_engines: exception.available };
+    }
+    if (exception instanceof JobError) {
+      const statusCode = JOB_STATUS[exception.code];
+      return { statusCode, error: reason(statusCode), code: exception.code, message: exception.message, ...exception.details };
+    }
+    if (exception instanceof HttpException) {
+      const statusCode = exception.getStatus();
+      const response = exception.getResponse();
+      const message = typeof response === 'string' ? response : ((response as { message?: string | string[] }).message ?? exception.message);
+      const code = statusCode === 400 && Array.isArray(message) ? 'VALIDATION_FAILED' : (HttpStatus[statusCode] ?? 'HTTP_ERROR').toString();
+      return { statusCode, error: reason(statusCode), code, message };
+    }
+    return { statusCode: 500, error: 'Internal Server Error', code: 'INTERNAL', message: 'internal error' };
+  }
+}

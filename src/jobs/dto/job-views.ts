@@ -1,0 +1,40 @@
+import type { Segment } from '../../engines/engine.spec.js';
+import type { JobStage, JobStatus } from '../jobs.constants.js';
+
+/** `GET /api/transcribe/jobs/status/:job_id` and every SSE event of `GET /stream/:job_id`. */
+export interface JobStatusView {
+  job_id: string;
+  status: JobStatus;
+  /** 0..100. */
+  progress: number;
+  stage: JobStage;
+  transcript_id: string;
+  engine: string;
+  /** `host:pid` of the worker that ran (or runs) the job; null while queued. */
+  worker_id: string | null;
+  message: string;
+  /** Present once completed. `duration` in seconds. */
+  result?: { segments_count: number; duration: number };
+  /** Present once failed: the last error (code, message, retryable, attempt). */
+  error?: Record<string, unknown>;
+}
+
+/** `GET /api/transcribe/jobs/result/:job_id`. All times are float seconds. */
+export interface JobResultView {
+  job_id: string;
+  transcript_id: string;
+  status: 'completed';
+  filename: string;
+  /** Where the uploaded audio can be fetched (a presigned URL, or this API's audio endpoint); null once deleted by retention. */
+  audio_url: string | null;
+  language: string | null;
+  /** Seconds. */
+  duration: number | null;
+  text: string;
+  segments: Segment[];
+  speaker_roles: Record<string, string> | null;
+  /** Engine that produced the result, its model, and warnings (options it ignored). */
+  engine: string;
+  model: string | null;
+  warnings: string[];
+}

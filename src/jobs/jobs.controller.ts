@@ -1,0 +1,122 @@
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  HttpStatus,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Res,
+  Sse,
+  StreamableFile,
+  UploadedFile,
+  UseInterceptors,
+  type MessageEvent,
+} from '@nestjs/common';
+import { FileInterceptor } from '@nestjs/platform-express';
+import type { Response } from 'express';
+import type { Observable } from 'rxjs';
+import { AppConfig } from '../config/app-config.js';
+import { EngineHealthService } from '../engines/engine-health.service.js';
+import { EngineRegistry } from '../engines/engine-registry.js';
+import type { JobResultView, JobStatusView } from './dto/job-views.js';
+import { SubmitJobDto, type SubmitJobResponse } from './dto/submit-job.dto.js';
+import { JobEventsService } from './job-events.service.js';
+import { JobsService, type UploadedAudio } from './jobs.service.js';
+
+/** `job_id` path parameter: a UUID (400 otherwise). */
+const JobId = () => Param('job_id', new ParseUUIDPipe({ exceptionFactory: () => new BadRequestException('job_id must be a UUID (as returned by POST /api/transcribe/jobs/transcribe)') }));
+
+/**
+ * The job API under `/api/transcribe/jobs` (seed 002 shapes). Thin: validation by DTOs and pipes,
+ * work in JobsService, domain errors mapped by ApiErrorFilter. All times are float seconds.
+ */
+@Controller('api/transcribe/jobs')
+export class JobsController {
+  constructor(
+    private readonly jobs: JobsService,
+    private readonly events: JobEventsService,
+    private readonly registry: EngineRegistry,
+    private readonly health: EngineHealthService,
+    private readonly config: AppConfig,
+  ) {}
+
+  /**
+   * Submit audio or video (multipart: `file`, optional `session_id`, `engine`, `context_id`, `language`).
+   * 202 `{job_id, transcript_id, engine, status: "queued", message}`.
+   * Errors: 400 no file / bad field / unknown engine (lists engines); 413 over MAX_FILE_SIZE;
+   * 415 not audio or no audio stream; 422 truncated or undecodable.
+   */
+  @Post('transcribe')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @UseInterceptors(FileInterceptor('file'))
+  submit(@UploadedFile() file: UploadedAudio | undefined, @Body() dto: SubmitJobDto): Promise<SubmitJobResponse> {
+    return this.jobs.submit(file, dto);
+  }
+
+  /** Same as `POST /transcribe` with the engine fixed by the path (`asr` = `riva`). */
+  @Post('transcribe/:engine')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @UseInterceptors(FileInterceptor('file'))
+  submitToEngine(
+    @Param('engine') engine: string,
+    @UploadedFile() file: UploadedAudio | undefined,
+    @Body() dto: SubmitJobDto,
+  ): Promise<SubmitJobResponse> {
+    return this.jobs.submit(file, dto, engine);
+  }
+
+  /** Job status: `{job_id, status, progress 0–100, stage, transcript_id, engine, worker_id, message, result?, error?}`. 404 unknown id. */
+  @Get('status/:job_id')
+  status(@JobId() jobId: string): Promise<JobStatusView> {
+    return this.jobs.status(jobId);
+  }
+
+  /**
+   * Server-Sent Events: one `data:` JSON event per state change (same shape as `status`), the
+   * current state first and at once; the stream ends after `completed` or `failed`. 404 unknown id.
+   */
+  @Sse('stream/:job_id')
+  async stream(@JobId() jobId: string): Promise<Observable<MessageEvent>> {
+    const initial = await this.jobs.status(jobId);
+    return this.events.stream(jobId, initial);
+  }
+
+  /** The normalized transcript. 404 unknown id; 409 `{status}` while not completed. */
+  @Get('result/:job_id')
+  result(@JobId() jobId: string): Promise<JobResultView> {
+    return this.jobs.result(jobId, `/api/transcribe/jobs/audio/${jobId}`);
+  }
+
+  /** The original upload (used as `audio_url` by the local storage driver). 404 unknown id; 410 deleted. */
+  @Get('audio/:job_id')
+  async audio(@JobId() jobId: string, @Res({ passthrough: true }) res: Response): Promise<StreamableFile> {
+    const { stream, mimeType, filename } = await this.jobs.audioFile(jobId);
+    res.setHeader('Content-Type', mimeType);
+    return new StreamableFile(stream, { disposition: `inline; filename*=UTF-8''${encodeURIComponent(filename)}` });
+  }
+
+  /**
+   * Every enabled engine with its cached availability (periodic probes; never waits on an engine)
+   * and capabilities: `{engines: {<id>: {engine, display_name, available, message, checked_at, …capabilities}}, default_engine}`.
+   */
+  @Get('engines')
+  engines(): { engines: Record<string, Record<string, unknown>>; default_engine: string } {
+    const engines: Record<string, Record<string, unknown>> = {};
+    for (const engine of this.registry.all()) {
+      const state = this.health.state(engine.id);
+      engines[engine.id] = {
+        engine: engine.id,
+        display_name: engine.displayName,
+        available: state.available,
+        message: state.message ?? null,
+        checked_at: state.checked_at,
+        details: state.details ?? {},
+        ...engine.capabilities,
+      };
+    }
+    return { engines, default_engine: EngineRegistry.canonicalId(this.config.DEFAULT_TRANSCRIPTION_ENGINE) };
+  }
+}

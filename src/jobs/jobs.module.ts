@@ -1,0 +1,55 @@
+import { BullModule } from '@nestjs/bullmq';
+import { Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { MulterModule } from '@nestjs/platform-express';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { diskStorage } from 'multer';
+import { AudioModule } from '../audio/audio.module.js';
+import { AppConfig } from '../config/app-config.js';
+import { TempWorkspaceService } from '../storage/temp-workspace.service.js';
+import { TranscriptsModule } from '../transcripts/transcripts.module.js';
+import { ApiErrorFilter } from './api-error.filter.js';
+import { JobEventsService } from './job-events.service.js';
+import { JobsController } from './jobs.controller.js';
+import { QueueName } from './jobs.constants.js';
+import { JobsService } from './jobs.service.js';
+import { TranscriptJobEntity } from './transcript-job.entity.js';
+import { TranscriptionProcessor } from './transcription.processor.js';
+import { TranscriptionQueue } from './transcription.queue.js';
+import { TranscriptionRunner } from './transcription-runner.service.js';
+
+/**
+ * Job lifecycle: submission, queueing, workers, status, SSE. Depends on engines, storage,
+ * transcripts and audio — never the other way round. The EnginesModule instance is passed in by
+ * the root module so api and worker roles share one registry.
+ */
+@Module({})
+export class JobsModule {
+  static register(options: { api: boolean; worker: boolean; engines: DynamicModule }): DynamicModule {
+    const providers: Provider[] = [TranscriptionQueue];
+    const controllers = [];
+    const imports = [
+      options.engines,
+      AudioModule,
+      TranscriptsModule,
+      TypeOrmModule.forFeature([TranscriptJobEntity]),
+      BullModule.registerQueue({ name: QueueName.Transcription }),
+    ];
+    if (options.api) {
+      providers.push(JobsService, JobEventsService, { provide: APP_FILTER, useClass: ApiErrorFilter });
+      controllers.push(JobsController);
+      imports.push(
+        MulterModule.registerAsync({
+          inject: [AppConfig, TempWorkspaceService],
+          // Uploads stream to disk (never whole in memory); multer aborts past MAX_FILE_SIZE with 413.
+          useFactory: (config: AppConfig, temp: TempWorkspaceService) => ({
+            storage: diskStorage({ destination: temp.uploadsDir }),
+            limits: { fileSize: config.MAX_FILE_SIZE, files: 1, fields: 32, fieldSize: 64 * 1024 },
+          }),
+        }),
+      );
+    }
+    if (options.worker) providers.push(TranscriptionRunner, TranscriptionProcessor);
+    return { module: JobsModule, imports, providers, controllers, exports: [TranscriptionQueue] };
+  }
+}

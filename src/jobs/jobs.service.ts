@@ -1,0 +1,247 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Repository } from 'typeorm';
+import { AudioService } from '../audio/audio.service.js';
+import { AppConfig } from '../config/app-config.js';
+import { EngineRegistry } from '../engines/engine-registry.js';
+import type { TranscribeOptions } from '../engines/engine.spec.js';
+import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage.driver.js';
+import { TranscriptsService } from '../transcripts/transcripts.service.js';
+import type { JobResultView, JobStatusView } from './dto/job-views.js';
+import type { SubmitJobDto, SubmitJobResponse } from './dto/submit-job.dto.js';
+import type { JobProgress, JobStage, JobStatus } from './jobs.constants.js';
+import { JobError } from './jobs.errors.js';
+import { TranscriptJobEntity } from './transcript-job.entity.js';
+import { TranscriptionQueue, type QueuedJobState } from './transcription.queue.js';
+
+/** An upload as multer's disk storage leaves it (TEMP_DIR/uploads). */
+export interface UploadedAudio {
+  /** Local path of the streamed upload. */
+  path: string;
+  originalname: string;
+  mimetype: string;
+  /** Bytes. */
+  size: number;
+}
+
+/** Keeps the client's file name readable but harmless: no directories, no control characters, ≤ 200 chars. */
+export function sanitizeFilename(name: string): string {
+  const base = path.basename(name.replace(/\\/g, '/')).normalize('NFC');
+  // eslint-disable-next-line no-control-regex
+  const cleaned = base.replace(/[\u0000-\u001f\u007f/]/g, '').replace(/^\.+/, '').trim();
+  return (cleaned || 'audio').slice(0, 200);
+}
+
+const BULL_TO_STATUS: Record<string, JobStatus> = {
+  waiting: 'queued',
+  prioritized: 'queued',
+  delayed: 'queued',
+  paused: 'queued',
+  active: 'processing',
+  'waiting-children': 'processing',
+  completed: 'completed',
+  failed: 'failed',
+};
+
+/**
+ * The API side of jobs: validated submission (nothing half-written on failure), status read from
+ * Redis first and Postgres once Redis has expired it, and results.
+ */
+@Injectable()
+export class JobsService {
+  private readonly logger = new Logger(JobsService.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly engines: EngineRegistry,
+    private readonly audio: AudioService,
+    private readonly transcripts: TranscriptsService,
+    private readonly queue: TranscriptionQueue,
+    @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
+    @InjectRepository(TranscriptJobEntity) private readonly jobs: Repository<TranscriptJobEntity>,
+  ) {}
+
+  /**
+   * Validates an upload, stores it, records the transcript and job rows and enqueues the job.
+   * On any failure every step already taken is undone (object deleted, rows removed, job removed).
+   * The upload's temp file is always removed.
+   *
+   * @param engineFromPath engine named by the URL (`/transcribe/:engine`); wins over `dto.engine`.
+   * @throws JobError FILE_REQUIRED; UnknownEngineError; AudioError (empty, unreadable, no audio stream, truncated).
+   */
+  async submit(file: UploadedAudio | undefined, dto: SubmitJobDto, engineFromPath?: string): Promise<SubmitJobResponse> {
+    if (!file) throw new JobError('FILE_REQUIRED', "the multipart field 'file' is required: send the audio or video file as 'file'");
+    try {
+      const engine = this.engines.get(engineFromPath ?? dto.engine ?? this.config.DEFAULT_TRANSCRIPTION_ENGINE);
+      const probe = await this.audio.probe(file.path);
+      const jobId = randomUUID();
+      const transcriptId = randomUUID();
+      const filename = sanitizeFilename(file.originalname);
+      const audioKey = `audio/${transcriptId}/${filename}`;
+      const options: TranscribeOptions = { ...(dto.language ? { language: dto.language } : {}) };
+      const engineParams = { ...options, ...(dto.context_id ? { context_id: dto.context_id } : {}) };
+
+      await this.storage.put(audioKey, file.path, { contentType: file.mimetype });
+      let rowsWritten = false;
+      try {
+        await this.jobs.manager.transaction(async (manager) => {
+          await this.transcripts.create(
+            {
+              id: transcriptId,
+              sessionId: dto.session_id ?? null,
+              filename,
+              audioKey,
+              mimeType: file.mimetype || null,
+              sizeBytes: probe.size_bytes,
+              durationSec: probe.duration_sec,
+              language: dto.language ?? null,
+              metadata: { format: probe.format_name, codec: probe.codec, sample_rate: probe.sample_rate, channels: probe.channels, has_video: probe.has_video },
+            },
+            manager,
+          );
+          await manager.getRepository(TranscriptJobEntity).insert({
+            transcriptId,
+            jobId,
+            engine: engine.id,
+            engineParams,
+            maxRetries: this.config.JOB_MAX_RETRIES,
+            attempts: 0,
+          });
+        });
+        rowsWritten = true;
+        await this.queue.add(jobId, { transcriptId, engine: engine.id, audioKey, options }, this.config.JOB_MAX_RETRIES);
+      } catch (err) {
+        if (rowsWritten) await this.deleteRows(transcriptId).catch((e) => this.logger.error(`rollback of rows failed: ${String(e)}`));
+        await this.storage.delete(audioKey).catch((e) => this.logger.error(`rollback of ${audioKey} failed: ${String(e)}`));
+        throw err;
+      }
+      return {
+        job_id: jobId,
+        transcript_id: transcriptId,
+        engine: engine.id,
+        status: 'queued',
+        message: `queued for transcription by ${engine.id} (${probe.duration_sec?.toFixed(1) ?? '?'} s of ${probe.codec} audio)`,
+      };
+    } finally {
+      await rm(file.path, { force: true });
+    }
+  }
+
+  private async deleteRows(transcriptId: string): Promise<void> {
+    await this.jobs.manager.transaction(async (manager) => {
+      await manager.getRepository(TranscriptJobEntity).delete({ transcriptId });
+      await this.transcripts.delete(transcriptId, manager);
+    });
+  }
+
+  /**
+   * Current status: from Redis while BullMQ still holds the job, from Postgres afterwards.
+   * @throws JobError JOB_NOT_FOUND
+   */
+  async status(jobId: string): Promise<JobStatusView> {
+    const queued = await this.queue.get(jobId);
+    if (queued) return this.fromQueue(jobId, queued);
+    return this.fromDatabase(jobId);
+  }
+
+  private async fromQueue(jobId: string, q: QueuedJobState): Promise<JobStatusView> {
+    const status = BULL_TO_STATUS[q.state] ?? 'queued';
+    const p: Partial<JobProgress> = q.progress ?? {};
+    const view: JobStatusView = {
+      job_id: jobId,
+      status,
+      progress: status === 'completed' ? 100 : status === 'queued' ? 0 : Math.round(p.progress ?? 0),
+      stage: status === 'completed' ? 'completed' : status === 'failed' ? 'failed' : status === 'queued' ? 'queued' : (p.stage ?? 'intake'),
+      transcript_id: q.data.transcriptId,
+      engine: q.data.engine,
+      worker_id: p.worker_id ?? null,
+      message: p.message ?? status,
+    };
+    if (status === 'queued' && q.attemptsMade > 0) {
+      view.message = `waiting to retry (attempt ${q.attemptsMade + 1} of ${q.attempts}) after: ${q.failedReason ?? 'an error'}`;
+    } else if (status === 'queued') {
+      view.message = 'waiting for a worker';
+    }
+    if (status === 'completed') {
+      view.message = 'transcription completed';
+      if (q.returnvalue) view.result = q.returnvalue;
+    }
+    if (status === 'failed') {
+      const row = await this.jobs.findOneBy({ jobId });
+      view.message = `transcription failed: ${q.failedReason ?? 'unknown error'}`;
+      view.error = row?.errorDetails ?? { message: q.failedReason };
+    }
+    return view;
+  }
+
+  private async fromDatabase(jobId: string): Promise<JobStatusView> {
+    const row = await this.jobs.findOne({ where: { jobId }, relations: { transcript: true } });
+    if (!row || !row.transcript) throw new JobError('JOB_NOT_FOUND', `no job with id ${jobId}`);
+    const t = row.transcript;
+    const status = t.status;
+    const stage: JobStage = status === 'processing' ? 'transcribing' : status;
+    const view: JobStatusView = {
+      job_id: jobId,
+      status,
+      progress: status === 'completed' ? 100 : 0,
+      stage,
+      transcript_id: t.id,
+      engine: row.engine,
+      worker_id: row.workerId,
+      message: status === 'completed' ? 'transcription completed' : status === 'failed' ? 'transcription failed' : status,
+    };
+    if (status === 'completed') view.result = { segments_count: t.segments?.length ?? 0, duration: t.durationSec ?? 0 };
+    if (status === 'failed' && row.errorDetails) view.error = row.errorDetails;
+    return view;
+  }
+
+  /**
+   * The normalized transcript of a completed job.
+   * @throws JobError JOB_NOT_FOUND, JOB_NOT_COMPLETED (with the current status)
+   */
+  async result(jobId: string, audioUrlFallback: string): Promise<JobResultView> {
+    const row = await this.jobs.findOne({ where: { jobId }, relations: { transcript: true } });
+    if (!row || !row.transcript) throw new JobError('JOB_NOT_FOUND', `no job with id ${jobId}`);
+    const t = row.transcript;
+    if (t.status !== 'completed') {
+      const current = await this.status(jobId);
+      throw new JobError('JOB_NOT_COMPLETED', `the job is ${current.status}; the result is available once it is completed`, {
+        status: current.status,
+        progress: current.progress,
+        ...(current.error ? { job_error: current.error } : {}),
+      });
+    }
+    const audioUrl = t.audioKey ? ((await this.storage.presignedGetUrl(t.audioKey, 3600)) ?? audioUrlFallback) : null;
+    return {
+      job_id: jobId,
+      transcript_id: t.id,
+      status: 'completed',
+      filename: t.filename,
+      audio_url: audioUrl,
+      language: t.language,
+      duration: t.durationSec,
+      text: t.text ?? '',
+      segments: t.segments ?? [],
+      speaker_roles: t.speakerRoles,
+      engine: (t.metadata.engine as string | undefined) ?? row.engine,
+      model: t.metadata.model ?? null,
+      warnings: (t.metadata.warnings as string[] | undefined) ?? [],
+    };
+  }
+
+  /**
+   * The stored original upload of a job, streamed.
+   * @throws JobError JOB_NOT_FOUND, AUDIO_GONE
+   */
+  async audioFile(jobId: string): Promise<{ stream: Readable; mimeType: string; filename: string }> {
+    const row = await this.jobs.findOne({ where: { jobId }, relations: { transcript: true } });
+    if (!row || !row.transcript) throw new JobError('JOB_NOT_FOUND', `no job with id ${jobId}`);
+    const t = row.transcript;
+    if (!t.audioKey || !(await this.storage.exists(t.audioKey))) throw new JobError('AUDIO_GONE', 'the audio of this job is no longer stored');
+    return { stream: await this.storage.read(t.audioKey), mimeType: t.mimeType ?? 'application/octet-stream', filename: t.filename };
+  }
+}

@@ -1,0 +1,94 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable } from '@nestjs/common';
+import { UnrecoverableError, type Job, type Queue } from 'bullmq';
+import { AppConfig } from '../config/app-config.js';
+import { QueueName, TranscriptionJobName, type JobProgress, type TranscribeJobData, type TranscribeJobResult } from './jobs.constants.js';
+
+/** BullMQ's view of a job, reduced to what the gateway reads. */
+export interface QueuedJobState {
+  /** BullMQ state: waiting, prioritized, delayed, active, waiting-children, completed, failed. */
+  state: string;
+  data: TranscribeJobData;
+  progress: Partial<JobProgress> | null;
+  attemptsMade: number;
+  /** Attempts allowed in total (1 + retries). */
+  attempts: number;
+  returnvalue: TranscribeJobResult | null;
+  failedReason: string | null;
+  /** Epoch ms. */
+  finishedOn: number | null;
+}
+
+/**
+ * The one class that talks to BullMQ's Queue for transcription jobs (adding, reading state,
+ * removing, pinging Redis). Services never import bullmq themselves.
+ */
+@Injectable()
+export class TranscriptionQueue {
+  constructor(
+    @InjectQueue(QueueName.Transcription) private readonly queue: Queue<TranscribeJobData, TranscribeJobResult>,
+    private readonly config: AppConfig,
+  ) {}
+
+  /**
+   * Enqueues a transcription with `jobId` as the BullMQ id.
+   * Retries: `maxRetries` more attempts after the first, delays JOB_BACKOFF_MS × 2^n (exponential);
+   * finished jobs stay in Redis for REDIS_JOB_TTL seconds, then status comes from Postgres.
+   */
+  async add(jobId: string, data: TranscribeJobData, maxRetries: number): Promise<void> {
+    await this.queue.add(TranscriptionJobName.Transcribe, data, {
+      jobId,
+      attempts: maxRetries + 1,
+      backoff: { type: 'exponential', delay: this.config.JOB_BACKOFF_MS },
+      removeOnComplete: { age: this.config.REDIS_JOB_TTL },
+      removeOnFail: { age: this.config.REDIS_JOB_TTL },
+    });
+  }
+
+  /** The job's state in Redis, or null when Redis no longer (or never) had it. */
+  async get(jobId: string): Promise<QueuedJobState | null> {
+    const job = await this.queue.getJob(jobId);
+    if (!job) return null;
+    const state = await job.getState();
+    if (state === 'unknown') return null;
+    return {
+      state,
+      data: job.data,
+      progress: typeof job.progress === 'object' && job.progress !== null ? (job.progress as Partial<JobProgress>) : null,
+      attemptsMade: job.attemptsMade,
+      attempts: job.opts.attempts ?? 1,
+      returnvalue: job.returnvalue ?? null,
+      failedReason: job.failedReason ?? null,
+      finishedOn: job.finishedOn ?? null,
+    };
+  }
+
+  /** Removes a job that is not running (rollback of a submission). */
+  async remove(jobId: string): Promise<void> {
+    await this.queue.remove(jobId);
+  }
+
+  /**
+   * A round-trip to Redis, bounded by `timeoutMs`: BullMQ's connections retry forever while Redis
+   * is down, so an unbounded call would hang the health check.
+   * @throws Error when Redis does not answer in time.
+   */
+  async ping(timeoutMs = 2000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.queue.getJobCounts('waiting'),
+        new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`Redis did not answer within ${timeoutMs} ms`)), timeoutMs); }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Marks an error as final for BullMQ (no further attempts), keeping the message. */
+export function finalError(message: string): Error {
+  return new UnrecoverableError(message);
+}
+
+export type TranscriptionJob = Job<TranscribeJobData, TranscribeJobResult>;

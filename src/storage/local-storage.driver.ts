@@ -1,0 +1,110 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { access, copyFile, mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { randomUUID } from 'node:crypto';
+import { StorageNotFoundError, type StorageDriver } from './storage.driver.js';
+
+/**
+ * StorageDriver on the local filesystem under a root directory (DATA_DIR). The embedded default:
+ * API and workers must share the directory (same machine or a shared volume).
+ */
+export class LocalStorageDriver implements StorageDriver {
+  readonly name = 'local';
+
+  constructor(private readonly root: string) {}
+
+  /** Maps a key to a path inside the root; keys that would escape it are a programming error. */
+  private pathOf(key: string): string {
+    const resolved = path.resolve(this.root, key);
+    if (!resolved.startsWith(path.resolve(this.root) + path.sep)) throw new Error(`invalid storage key: ${key}`);
+    return resolved;
+  }
+
+  async put(key: string, source: Readable | string, _meta: { contentType: string }): Promise<{ size_bytes: number }> {
+    const target = this.pathOf(key);
+    await mkdir(path.dirname(target), { recursive: true });
+    // Write to a sibling temp file and rename: readers never see a half-written object.
+    const partial = `${target}.${randomUUID()}.part`;
+    try {
+      if (typeof source === 'string') await copyFile(source, partial);
+      else await pipeline(source, createWriteStream(partial));
+      await rename(partial, target);
+    } catch (err) {
+      await rm(partial, { force: true });
+      throw err;
+    }
+    return { size_bytes: (await stat(target)).size };
+  }
+
+  async read(key: string): Promise<Readable> {
+    const file = this.pathOf(key);
+    if (!(await this.exists(key))) throw new StorageNotFoundError(key);
+    return createReadStream(file);
+  }
+
+  async download(key: string, destinationPath: string): Promise<void> {
+    try {
+      await copyFile(this.pathOf(key), destinationPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new StorageNotFoundError(key);
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const file = this.pathOf(key);
+    await rm(file, { force: true });
+    // Remove now-empty parent directories up to the root so deleted jobs leave nothing behind.
+    let dir = path.dirname(file);
+    const root = path.resolve(this.root);
+    while (dir.startsWith(root + path.sep)) {
+      try {
+        if ((await readdir(dir)).length > 0) break;
+        await rmdir(dir);
+      } catch {
+        break;
+      }
+      dir = path.dirname(dir);
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await access(this.pathOf(key));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const root = path.resolve(this.root);
+    const out: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        const full = path.join(dir, e.name);
+        if (e.isDirectory()) await walk(full);
+        else if (!e.name.endsWith('.part')) out.push(path.relative(root, full).split(path.sep).join('/'));
+      }
+    };
+    await walk(root);
+    return out.filter((k) => k.startsWith(prefix)).sort();
+  }
+
+  async presignedGetUrl(): Promise<string | null> {
+    return null;
+  }
+
+  async ping(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    await access(this.root);
+  }
+}
