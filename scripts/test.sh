@@ -23,7 +23,8 @@ export LOG_LEVEL="${LOG_LEVEL:-silent}"
 REPORT_DIR="$STATE_DIR/reports"; rm -rf "$REPORT_DIR"; mkdir -p "$REPORT_DIR"
 set +e
 log "running Jest"
-node --experimental-vm-modules node_modules/jest/bin/jest.js --runInBand --json --outputFile="$REPORT_DIR/jest.json" "$@"
+# --forceExit: a suite whose beforeAll failed can leave a gateway open; CI must still end.
+node --experimental-vm-modules node_modules/jest/bin/jest.js --runInBand --forceExit --json --outputFile="$REPORT_DIR/jest.json" "$@"
 jest_rc=$?
 py_suites=()
 for d in engines/*/tests; do [[ -d "$d" ]] && py_suites+=("$d"); done

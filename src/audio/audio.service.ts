@@ -136,7 +136,8 @@ export class AudioService {
       throw new AudioError('AUDIO_DECODE_FAILED', `ffmpeg could not decode the audio: ${reason}`, { exit_code: result.code });
     }
     const { size } = await stat(outputPath);
-    // +bitexact keeps the header at the canonical 44 bytes; 16 kHz × 2 bytes = 32000 bytes per second.
+    // +bitexact keeps the header at the canonical 44 bytes: pocketsphinx 5prealpha reads a LIST chunk
+    // as samples, which shifts its frames. 16 kHz × 2 bytes = 32000 bytes per second.
     const duration = Math.max(0, size - 44) / 32000;
     if (duration <= 0) throw new AudioError('AUDIO_DECODE_FAILED', 'the audio stream decoded to zero samples');
     const peak = /max_volume:\s*(-?[\d.]+|-inf) dB/.exec(result.stderr);

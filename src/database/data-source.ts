@@ -1,11 +1,14 @@
 import 'reflect-metadata';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import { InitialSchema1763780000000 } from '../../migrations/1763780000000-InitialSchema.js';
 import { TranscriptJobEntity } from '../jobs/transcript-job.entity.js';
 import { TranscriptEntity } from '../transcripts/transcript.entity.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
+/**
+ * Every migration, in order. Listed explicitly rather than globbed: the same list then works
+ * compiled (dist/) and under ts-jest, and TypeORM never needs a dynamic import.
+ */
+export const MIGRATIONS = [InitialSchema1763780000000];
 
 /** Every entity the gateway maps. */
 export const ENTITIES = [TranscriptEntity, TranscriptJobEntity];
@@ -19,8 +22,7 @@ export function dataSourceOptions(url: string = process.env.DATABASE_URL ?? 'pos
     type: 'postgres',
     url,
     entities: ENTITIES,
-    // Compiled (dist/src/database → dist/migrations/*.js) or ts-jest (src/database → migrations/*.ts).
-    migrations: [path.join(here, '..', '..', 'migrations', here.includes(`${path.sep}dist${path.sep}`) ? '*.js' : '*.ts')],
+    migrations: MIGRATIONS,
     migrationsTableName: 'migrations',
     synchronize: false,
     uuidExtension: 'pgcrypto',

@@ -1,5 +1,7 @@
 import { ArgumentsHost, Catch, HttpException, HttpStatus, Logger, type ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
+import { STATUS_CODES } from 'node:http';
+import { AppConfig } from '../config/app-config.js';
 import { AudioError, type AudioErrorCode } from '../audio/audio.errors.js';
 import { UnknownEngineError } from '../engines/engine-registry.js';
 import { JobError, type JobErrorCode } from './jobs.errors.js';
@@ -38,6 +40,8 @@ export interface ApiErrorBody {
 export class ApiErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger(ApiErrorFilter.name);
 
+  constructor(private readonly config: AppConfig) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
     const body = this.toBody(exception);
@@ -50,7 +54,7 @@ export class ApiErrorFilter implements ExceptionFilter {
   }
 
   private toBody(exception: unknown): ApiErrorBody {
-    const reason = (status: number) => (HttpStatus[status] ?? 'ERROR').toString().replace(/_/g, ' ').toLowerCase().replace(/^\w/, (c) => c.toUpperCase());
+    const reason = (status: number) => STATUS_CODES[status] ?? 'Error';
     if (exception instanceof AudioError) {
       const statusCode = AUDIO_STATUS[exception.code];
       return { statusCode, error: reason(statusCode), code: exception.code, message: exception.message, accepted: 'any audio or video file ffmpeg can decode, with at least one audio stream' };
@@ -67,6 +71,9 @@ export class ApiErrorFilter implements ExceptionFilter {
       const response = exception.getResponse();
       const message = typeof response === 'string' ? response : ((response as { message?: string | string[] }).message ?? exception.message);
       const code = statusCode === 400 && Array.isArray(message) ? 'VALIDATION_FAILED' : (HttpStatus[statusCode] ?? 'HTTP_ERROR').toString();
+      if (statusCode === HttpStatus.PAYLOAD_TOO_LARGE) {
+        return { statusCode, error: reason(statusCode), code, message: `the file is larger than the ${this.config.MAX_FILE_SIZE}-byte limit (MAX_FILE_SIZE)`, max_file_size: this.config.MAX_FILE_SIZE };
+      }
       return { statusCode, error: reason(statusCode), code, message };
     }
     return { statusCode: 500, error: 'Internal Server Error', code: 'INTERNAL', message: 'internal error' };
