@@ -8,7 +8,7 @@
  */
 
 /** Every engine id the project knows; mirrors the Postgres enum `transcription_engine`. */
-export const ENGINE_IDS = ['riva', 'whisperx', 'whisper-rocm', 'pocketsphinx'] as const;
+export const ENGINE_IDS = ['riva', 'whisperx', 'whisper-rocm', 'pocketsphinx', 'openai'] as const;
 export type KnownEngineId = (typeof ENGINE_IDS)[number];
 
 /** Seed names accepted in URLs and request bodies, mapped to the engine id. */
@@ -30,10 +30,15 @@ export interface EngineCapabilities {
   models: string[];
   /** Longest audio, in seconds, the engine takes in one call; longer audio must be chunked. */
   max_duration_sec: number | null;
-  /** Audio longer than this (seconds) goes through the gateway's chunker for this engine. */
+  /** Audio longer than this (seconds) goes through the gateway's chunker for this engine; null = the gateway default (CHUNKING_THRESHOLD). */
   chunking_threshold_sec: number | null;
-  /** Target chunk length (seconds) for this engine when chunking. */
+  /** Target chunk length (seconds) for this engine when chunking; null = the gateway default (CHUNK_DURATION). */
   chunk_duration_sec: number | null;
+  /**
+   * True when the engine must receive the whole recording in one call (e.g. WhisperX diarizes the
+   * whole file so speaker labels stay consistent): the gateway never chunks audio for it.
+   */
+  whole_file?: boolean;
 }
 
 /** One recognised word. */
@@ -135,6 +140,11 @@ export interface TranscriptionEngine {
   readonly id: string;
   readonly displayName: string;
   readonly capabilities: EngineCapabilities;
+  /**
+   * Most chunk calls in flight at once across every worker (e.g. the number of GPU service
+   * replicas behind the engine); undefined/null = bounded only by the workers' own concurrency.
+   */
+  readonly concurrency?: number | null;
   /**
    * Probes the engine. Must resolve (never reject) within a reasonable time; the caller also
    * applies a timeout through `signal`.

@@ -5,6 +5,12 @@ import { EngineRegistry } from './engine-registry.js';
 import { TRANSCRIPTION_ENGINES, type TranscriptionEngine } from './engine.spec.js';
 import { PocketsphinxConfig } from './pocketsphinx/pocketsphinx.config.js';
 import { PocketsphinxEngine } from './pocketsphinx/pocketsphinx.engine.js';
+import { parseRivaEnv } from './riva/riva.config.js';
+import { RivaEngine } from './riva/riva.engine.js';
+import { isOpenAiEnabled, isWhisperRocmEnabled, OpenAiConfig, openAiInstance, WhisperRocmConfig, whisperRocmInstance } from './openai-compatible/openai-compatible.config.js';
+import { OpenAiCompatibleEngine } from './openai-compatible/openai-compatible.engine.js';
+import { isWhisperxEnabled, WhisperxConfig } from './whisperx/whisperx.config.js';
+import { WhisperxEngine } from './whisperx/whisperx.engine.js';
 
 /**
  * Validates every enabled engine's environment section and builds its adapter.
@@ -19,6 +25,26 @@ export function buildEngines(env: NodeJS.ProcessEnv = process.env): { engines: T
   if (pocketsphinx.value.POCKETSPHINX_ENABLED !== 'false') {
     problems.push(...pocketsphinx.problems);
     engines.push(new PocketsphinxEngine(pocketsphinx.value));
+  }
+  if (isWhisperxEnabled(env)) {
+    const whisperx = parseEnv(WhisperxConfig, env);
+    problems.push(...whisperx.problems);
+    engines.push(new WhisperxEngine(whisperx.value));
+  }
+  if (isWhisperRocmEnabled(env)) {
+    const whisperRocm = parseEnv(WhisperRocmConfig, env);
+    problems.push(...whisperRocm.problems);
+    engines.push(new OpenAiCompatibleEngine(whisperRocmInstance(whisperRocm.value)));
+  }
+  if (isOpenAiEnabled(env)) {
+    const openai = parseEnv(OpenAiConfig, env);
+    problems.push(...openai.problems);
+    engines.push(new OpenAiCompatibleEngine(openAiInstance(openai.value)));
+  }
+  const riva = parseRivaEnv(env);
+  if (riva.enabled) {
+    problems.push(...riva.problems);
+    if (riva.problems.length === 0) engines.push(new RivaEngine(riva.value));
   }
   return { engines, problems };
 }
