@@ -1,13 +1,17 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
+  IsBoolean,
   IsIn,
   IsInt,
+  IsNumber,
   IsNotEmpty,
   IsString,
   Matches,
   Max,
   Min,
+  IsOptional,
+  ValidateIf,
   validateSync,
   type ValidationError,
 } from 'class-validator';
@@ -18,8 +22,26 @@ import os from 'node:os';
 export const APP_ROLES = ['api', 'worker', 'all'] as const;
 export type AppRole = (typeof APP_ROLES)[number];
 
+const toNumber = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value.trim())) ? Number(value.trim()) : value;
+
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && value.trim() !== '' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+
+/** `true`/`1`/`yes` and `false`/`0`/`no` (any case); anything else is left for @IsBoolean to reject. */
+const toBool = ({ value }: { value: unknown }) => {
+  if (typeof value !== 'string') return value;
+  const v = value.trim().toLowerCase();
+  return ['true', '1', 'yes'].includes(v) ? true : ['false', '0', 'no'].includes(v) ? false : value;
+};
+
+/** Where uploaded audio is stored: files under DATA_DIR, or an S3-compatible object store (MinIO). */
+export const STORAGE_DRIVERS = ['local', 'minio'] as const;
+export type StorageDriverName = (typeof STORAGE_DRIVERS)[number];
+
+/** `host`, `host:port`, `[v6]:port`, or `http(s)://` followed by one of those and an optional `/`. */
+const S3_ENDPOINT = /^(https?:\/\/)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?\/?$/;
+const usesMinio = (c: AppConfig) => c.STORAGE_DRIVER === 'minio';
 
 /**
  * The gateway's environment, validated once at boot.
@@ -125,6 +147,43 @@ export class AppConfig {
   @Max(256)
   WORKER_CONCURRENCY = 2;
 
+  /** Audio longer than this many seconds is cut into chunks (engines may override; see EngineCapabilities). */
+  @Transform(toNumber)
+  @IsNumber({}, { message: 'CHUNKING_THRESHOLD must be a number of seconds' })
+  @Min(10)
+  CHUNKING_THRESHOLD = 300;
+
+  /** Target chunk length in seconds (engines may override). Cuts fall inside the pause nearest this length. */
+  @Transform(toNumber)
+  @IsNumber({}, { message: 'CHUNK_DURATION must be a number of seconds' })
+  @Min(5)
+  CHUNK_DURATION = 120;
+
+  /** Level (dBFS) below which audio counts as a pause for ffmpeg silencedetect. */
+  @Transform(toNumber)
+  @IsNumber()
+  @Max(0)
+  CHUNK_SILENCE_DB = -35;
+
+  /** Shortest pause (seconds) a chunk may be cut in; with none within ±20 % of the target, the cut is blind. */
+  @Transform(toNumber)
+  @IsNumber()
+  @Min(0.05)
+  CHUNK_MIN_SILENCE = 0.3;
+
+  /** Seconds of overlap on each side of a blind cut (words are de-duplicated by their midpoint). */
+  @Transform(toNumber)
+  @IsNumber()
+  @Min(0)
+  CHUNK_BLIND_OVERLAP = 1;
+
+  /** Worker role only: serve `/metrics` on this port (0 = off). The API role serves it on PORT. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  METRICS_PORT = 0;
+
   /** Seconds between engine health probes (cached for `/engines`). */
   @Transform(toInt)
   @IsInt()
@@ -136,6 +195,74 @@ export class AppConfig {
   @IsInt()
   @Min(100)
   ENGINE_HEALTH_TIMEOUT_MS = 5000;
+
+  /** `local` (default: files under DATA_DIR, API and workers share the disk) or `minio` (any S3-compatible store). */
+  @IsIn(STORAGE_DRIVERS)
+  STORAGE_DRIVER: StorageDriverName = 'local';
+
+  /**
+   * The S3/MinIO endpoint as this process reaches it: `host`, `host:port`, or `http(s)://host[:port]`
+   * (a URL's scheme then decides TLS, overriding MINIO_USE_SSL).
+   */
+  @Matches(S3_ENDPOINT, { message: 'MINIO_ENDPOINT must be host, host:port or http(s)://host[:port]' })
+  MINIO_ENDPOINT = '127.0.0.1:9000';
+
+  /** Port when MINIO_ENDPOINT names none; without either, 443 with TLS and 80 without (the minio client's default). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  MINIO_PORT?: number;
+
+  /** Whether to use HTTPS for a `host[:port]` MINIO_ENDPOINT (`true`/`false`). */
+  @Transform(toBool)
+  @IsBoolean({ message: 'MINIO_USE_SSL must be true or false' })
+  MINIO_USE_SSL = false;
+
+  /** Access key (MinIO root user or a service account). Required when STORAGE_DRIVER=minio. */
+  @ValidateIf(usesMinio)
+  @IsString()
+  @IsNotEmpty({ message: 'MINIO_ACCESS_KEY is required when STORAGE_DRIVER=minio' })
+  MINIO_ACCESS_KEY = '';
+
+  /** Secret key for MINIO_ACCESS_KEY. Required when STORAGE_DRIVER=minio. */
+  @ValidateIf(usesMinio)
+  @IsString()
+  @IsNotEmpty({ message: 'MINIO_SECRET_KEY is required when STORAGE_DRIVER=minio' })
+  MINIO_SECRET_KEY = '';
+
+  /** Bucket holding uploaded audio under `audio/<transcript id>/<file name>`; created at boot when missing. */
+  @Matches(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'MINIO_BUCKET_NAME must be a valid S3 bucket name (3-63 of a-z 0-9 . -)' })
+  MINIO_BUCKET_NAME = 'transcriptions';
+
+  /** Region the bucket is created in and URLs are signed for (MinIO ignores it unless configured with one). */
+  @IsString()
+  @IsNotEmpty()
+  MINIO_REGION = 'us-east-1';
+
+  /**
+   * Endpoint clients outside this host's network use to reach MinIO (same forms as MINIO_ENDPOINT).
+   * Presigned URLs are signed for this host, because the signature covers it: rewriting the host of
+   * a URL signed for MINIO_ENDPOINT (e.g. `minio:9000` inside docker-compose) would invalidate it.
+   * Defaults to MINIO_ENDPOINT.
+   */
+  @IsOptional()
+  @Matches(S3_ENDPOINT, { message: 'MINIO_PUBLIC_ENDPOINT must be host, host:port or http(s)://host[:port]' })
+  MINIO_PUBLIC_ENDPOINT?: string;
+
+  /** Hours after a transcript is created that its uploaded audio is deleted (transcripts are kept). 0 keeps audio forever. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  AUDIO_RETENTION_HOURS = 24;
+
+  /** Seconds a presigned `audio_url` stays valid (S3 allows at most 7 days, 604800). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(604800)
+  PRESIGNED_URL_TTL = 3600;
 }
 
 /** Thrown at boot when the environment is invalid; the message lists every bad variable. */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
-import { StorageNotFoundError, type StorageDriver } from './storage.driver.js';
+import { StorageNotFoundError, type StorageDriver, type StoragePutMeta, type StoredObjectInfo } from './storage.driver.js';
 
 /**
  * StorageDriver on the local filesystem under a root directory (DATA_DIR). The embedded default:
@@ -22,7 +22,7 @@ export class LocalStorageDriver implements StorageDriver {
     return resolved;
   }
 
-  async put(key: string, source: Readable | string, _meta: { contentType: string }): Promise<{ size_bytes: number }> {
+  async put(key: string, source: Readable | string, _meta: StoragePutMeta): Promise<{ size_bytes: number }> {
     const target = this.pathOf(key);
     await mkdir(path.dirname(target), { recursive: true });
     // Write to a sibling temp file and rename: readers never see a half-written object.
@@ -97,6 +97,20 @@ export class LocalStorageDriver implements StorageDriver {
     };
     await walk(root);
     return out.filter((k) => k.startsWith(prefix)).sort();
+  }
+
+  /** Keys under `prefix` with the file's mtime as lastModified; files removed meanwhile are skipped. */
+  async listWithDates(prefix: string): Promise<StoredObjectInfo[]> {
+    const out: StoredObjectInfo[] = [];
+    for (const key of await this.list(prefix)) {
+      try {
+        const st = await stat(this.pathOf(key));
+        out.push({ key, lastModified: st.mtime, size_bytes: st.size });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    return out;
   }
 
   async presignedGetUrl(): Promise<string | null> {

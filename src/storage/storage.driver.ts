@@ -8,6 +8,26 @@ export class StorageNotFoundError extends Error {
   }
 }
 
+/** What a driver is told about an object it stores. */
+export interface StoragePutMeta {
+  /** MIME type stored with the object and sent back on GET (e.g. `audio/wav`). */
+  contentType: string;
+  /**
+   * Exact length of a stream source in bytes, when the caller knows it. Lets the minio driver
+   * stream the body straight into one PUT; without it the stream is first spooled to a temp file
+   * to learn its length. Ignored for file-path sources (their size is read from the file).
+   */
+  size_bytes?: number;
+}
+
+/** One stored object as listed by `listWithDates`. */
+export interface StoredObjectInfo {
+  key: string;
+  /** When the object was last written (S3 LastModified, or the file's mtime). */
+  lastModified: Date;
+  size_bytes: number;
+}
+
 /**
  * Where uploaded audio lives between submission and transcription (and after, until retention
  * deletes it). Keys are `/`-separated relative paths such as `audio/<transcript id>/<file>`.
@@ -21,7 +41,7 @@ export interface StorageDriver {
    * Never buffers the whole object in memory; a failed write leaves no partial object.
    * @returns the stored size in bytes.
    */
-  put(key: string, source: Readable | string, meta: { contentType: string }): Promise<{ size_bytes: number }>;
+  put(key: string, source: Readable | string, meta: StoragePutMeta): Promise<{ size_bytes: number }>;
   /** @throws StorageNotFoundError */
   read(key: string): Promise<Readable>;
   /** Copies the object to a local file (workers decode from local disk). @throws StorageNotFoundError */
@@ -31,6 +51,12 @@ export interface StorageDriver {
   exists(key: string): Promise<boolean>;
   /** Lists keys under a prefix (used by retention and by tests counting orphans). */
   list(prefix: string): Promise<string[]>;
+  /**
+   * Lists objects under a prefix with their last-modified time and size in bytes, sorted by key.
+   * Retention deletes by the job's age in Postgres; this lets its sweep also find orphaned objects
+   * (stored, but no transcript row refers to them).
+   */
+  listWithDates(prefix: string): Promise<StoredObjectInfo[]>;
   /**
    * A URL a client can GET the object from for `ttlSec` seconds, or null when the driver cannot
    * sign URLs (local): the API then serves the audio through its own endpoint.
