@@ -9,20 +9,8 @@ import type { TranscriptionEngine } from './engines/engine.spec.js';
 import { HealthModule } from './health/health.module.js';
 import { JobsModule } from './jobs/jobs.module.js';
 import { StorageModule } from './storage/storage.module.js';
-
-/** Parses a redis:// URL into ioredis options (BullMQ needs `maxRetriesPerRequest: null` on worker connections). */
-export function redisConnection(url: string) {
-  const u = new URL(url);
-  return {
-    host: u.hostname,
-    port: Number(u.port || 6379),
-    username: u.username ? decodeURIComponent(u.username) : undefined,
-    password: u.password ? decodeURIComponent(u.password) : undefined,
-    db: u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0,
-    tls: u.protocol === 'rediss:' ? {} : undefined,
-    maxRetriesPerRequest: null,
-  };
-}
+import { MetricsModule } from './metrics/metrics.module.js';
+import { redisConnection } from './common/redis.js';
 
 /**
  * The composition root. `APP_ROLE` decides what this process runs: `api` (HTTP, SSE, health
@@ -43,6 +31,7 @@ export class AppModule {
         TypeOrmModule.forRoot({ ...dataSourceOptions(config.DATABASE_URL), migrationsRun: false }),
         BullModule.forRoot({ connection: redisConnection(config.REDIS_URL), prefix: config.QUEUE_PREFIX }),
         StorageModule,
+        MetricsModule.register({ http: api || config.METRICS_PORT > 0 }),
         enginesModule,
         jobsModule,
         ...(api ? [HealthModule.register(jobsModule)] : []),

@@ -5,6 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module.js';
 import { ConfigValidationError, corsOrigins, parseEnv, AppConfig } from './config/app-config.js';
 import { buildEngines } from './engines/engines.module.js';
+import { createPinoLogger, GatewayLogger, parseLogLevel } from './common/logger.js';
 import type { TranscriptionEngine } from './engines/engine.spec.js';
 
 /**
@@ -26,10 +27,14 @@ export function loadEnvironment(env: NodeJS.ProcessEnv = process.env): { config:
  * same wiring. `engines` lets tests register adapters pointed at their protocol test servers.
  */
 export async function createApp(config: AppConfig, engines: TranscriptionEngine[]): Promise<INestApplication> {
+  const { level } = parseLogLevel(process.env.LOG_LEVEL);
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, engines), {
-    logger: process.env.LOG_LEVEL === 'silent' ? false : ['log', 'warn', 'error'],
+    // Structured JSON lines (pino) with job_id/engine fields where the code gives them; keys redacted.
+    logger: level === 'silent' ? false : new GatewayLogger(createPinoLogger({ level, base: { role: config.APP_ROLE } })),
     abortOnError: false,
   });
+  // Contexts carry up to 1000 phrases: JSON bodies up to 1 MiB (uploads are multipart, limited by MAX_FILE_SIZE).
+  app.useBodyParser('json', { limit: '1mb' });
   app.enableShutdownHooks();
   const origins = corsOrigins(config);
   if (origins !== false) app.enableCors({ origin: origins });

@@ -20,7 +20,10 @@ async function main(): Promise<void> {
   const { config, engines } = env;
   const app = await createApp(config, engines);
   const logger = new Logger('Bootstrap');
-  if (config.APP_ROLE === 'worker') {
+  if (config.APP_ROLE === 'worker' && config.METRICS_PORT > 0) {
+    await app.listen(config.METRICS_PORT, config.HOST);
+    logger.log(`worker started (engines: ${engines.map((e) => e.id).join(', ')}; concurrency ${config.WORKER_CONCURRENCY}); /metrics on :${config.METRICS_PORT}`);
+  } else if (config.APP_ROLE === 'worker') {
     await app.init();
     logger.log(`worker started (engines: ${engines.map((e) => e.id).join(', ')}; concurrency ${config.WORKER_CONCURRENCY})`);
   } else {

@@ -3,6 +3,7 @@ import { open, stat } from 'node:fs/promises';
 import { AppConfig } from '../config/app-config.js';
 import { runProcess } from '../common/process.js';
 import { AudioError } from './audio.errors.js';
+import { parseSilencedetect, type Silence } from './chunk-plan.js';
 
 /** What ffprobe says about an input file. */
 export interface AudioProbe {
@@ -115,24 +116,35 @@ export class AudioService {
    * Decodes the first audio stream of any container ffmpeg reads (video included) to a
    * 16 kHz, mono, 16-bit PCM WAV at `outputPath`, and measures its duration and peak level.
    *
+   * @param options.channel keep only this 0-based channel instead of downmixing (multichannel jobs).
+   * @param options.startSec / options.endSec cut a piece (seconds); on PCM input the cut is sample-exact.
    * @throws AudioError AUDIO_DECODE_FAILED when ffmpeg fails or produces no samples; the abort reason when aborted.
    */
-  async normalize(inputPath: string, outputPath: string, signal?: AbortSignal): Promise<NormalizedAudio> {
+  async normalize(
+    inputPath: string,
+    outputPath: string,
+    options: { signal?: AbortSignal; channel?: number; startSec?: number; endSec?: number } = {},
+  ): Promise<NormalizedAudio> {
+    const range: string[] = [];
+    if (options.startSec !== undefined && options.startSec > 0) range.push('-ss', options.startSec.toFixed(6));
+    if (options.endSec !== undefined) range.push('-to', options.endSec.toFixed(6));
+    const filters = [...(options.channel !== undefined ? [`pan=mono|c0=c${options.channel}`] : []), 'volumedetect'];
     const result = await runProcess(
       this.config.FFMPEG_PATH,
       [
         '-nostdin', '-hide_banner', '-nostats', '-y',
+        ...range,
         '-i', inputPath,
         '-map', '0:a:0', '-vn', '-sn', '-dn',
-        '-af', 'volumedetect',
+        '-af', filters.join(','),
         '-ac', '1', '-ar', '16000', '-c:a', 'pcm_s16le',
         '-fflags', '+bitexact', '-f', 'wav',
         outputPath,
       ],
-      { signal, stderrLimit: 64 * 1024 },
+      { signal: options.signal, stderrLimit: 64 * 1024 },
     );
     if (result.code !== 0) {
-      const reason = result.stderr.trim().split('\n').filter((l) => !l.startsWith('[Parsed_volumedetect')).pop() ?? '';
+      const reason = result.stderr.trim().split('\n').filter((l) => !l.startsWith('[Parsed_')).pop() ?? '';
       throw new AudioError('AUDIO_DECODE_FAILED', `ffmpeg could not decode the audio: ${reason}`, { exit_code: result.code });
     }
     const { size } = await stat(outputPath);
@@ -146,5 +158,20 @@ export class AudioService {
       duration_sec: Math.round(duration * 1e6) / 1e6,
       max_volume_db: peak ? (peak[1] === '-inf' ? -91 : Number(peak[1])) : null,
     };
+  }
+
+  /**
+   * Finds pauses with ffmpeg's `silencedetect` (level below `noiseDb` dBFS for at least
+   * `minSilenceSec` seconds) in a 16 kHz mono WAV.
+   * @returns pauses in seconds from the start, in order.
+   */
+  async detectSilences(wavPath: string, durationSec: number, options: { noiseDb: number; minSilenceSec: number; signal?: AbortSignal }): Promise<Silence[]> {
+    const result = await runProcess(
+      this.config.FFMPEG_PATH,
+      ['-nostdin', '-hide_banner', '-nostats', '-i', wavPath, '-af', `silencedetect=noise=${options.noiseDb}dB:d=${options.minSilenceSec}`, '-f', 'null', '-'],
+      { signal: options.signal, stderrLimit: 4 * 1024 * 1024 },
+    );
+    if (result.code !== 0) throw new AudioError('AUDIO_DECODE_FAILED', `ffmpeg silencedetect failed: ${result.stderr.trim().split('\n').pop() ?? ''}`);
+    return parseSilencedetect(result.stderr, durationSec);
   }
 }

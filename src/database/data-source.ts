@@ -1,6 +1,9 @@
 import 'reflect-metadata';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { InitialSchema1763780000000 } from '../../migrations/1763780000000-InitialSchema.js';
+import { AddOpenAiEngine1763790000000 } from '../../migrations/1763790000000-AddOpenAiEngine.js';
+import { Contexts1763800000000 } from '../../migrations/1763800000000-Contexts.js';
+import { ContextEntity } from '../contexts/context.entity.js';
 import { TranscriptJobEntity } from '../jobs/transcript-job.entity.js';
 import { TranscriptEntity } from '../transcripts/transcript.entity.js';
 
@@ -8,10 +11,10 @@ import { TranscriptEntity } from '../transcripts/transcript.entity.js';
  * Every migration, in order. Listed explicitly rather than globbed: the same list then works
  * compiled (dist/) and under ts-jest, and TypeORM never needs a dynamic import.
  */
-export const MIGRATIONS = [InitialSchema1763780000000];
+export const MIGRATIONS = [InitialSchema1763780000000, AddOpenAiEngine1763790000000, Contexts1763800000000];
 
 /** Every entity the gateway maps. */
-export const ENTITIES = [TranscriptEntity, TranscriptJobEntity];
+export const ENTITIES = [TranscriptEntity, TranscriptJobEntity, ContextEntity];
 
 /**
  * The one DataSource definition, used by the app (TypeOrmModule) and by the TypeORM CLI

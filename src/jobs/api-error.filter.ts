@@ -1,9 +1,11 @@
 import { ArgumentsHost, Catch, HttpException, HttpStatus, Logger, type ExceptionFilter } from '@nestjs/common';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { STATUS_CODES } from 'node:http';
 import { AppConfig } from '../config/app-config.js';
 import { AudioError, type AudioErrorCode } from '../audio/audio.errors.js';
 import { UnknownEngineError } from '../engines/engine-registry.js';
+import { CONTEXT_ERROR_STATUS, ContextError } from '../contexts/contexts.errors.js';
+import { ExportFormatError } from '../transcripts/exports.js';
 import { JobError, type JobErrorCode } from './jobs.errors.js';
 
 const AUDIO_STATUS: Record<AudioErrorCode, number> = {
@@ -18,6 +20,7 @@ const JOB_STATUS: Record<JobErrorCode, number> = {
   JOB_NOT_FOUND: HttpStatus.NOT_FOUND,
   JOB_NOT_COMPLETED: HttpStatus.CONFLICT,
   FILE_REQUIRED: HttpStatus.BAD_REQUEST,
+  INVALID_OPTION: HttpStatus.BAD_REQUEST,
   AUDIO_GONE: HttpStatus.GONE,
 };
 
@@ -44,7 +47,8 @@ export class ApiErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
-    const body = this.toBody(exception);
+    const req = host.switchToHttp().getRequest<Request>();
+    const body = this.toBody(exception, String(req.headers['content-type'] ?? '').startsWith('multipart/'));
     if (body.statusCode >= 500) this.logger.error(exception instanceof Error ? exception.stack : String(exception));
     if (res.headersSent) {
       res.end();
@@ -53,7 +57,7 @@ export class ApiErrorFilter implements ExceptionFilter {
     res.status(body.statusCode).json(body);
   }
 
-  private toBody(exception: unknown): ApiErrorBody {
+  private toBody(exception: unknown, multipart: boolean): ApiErrorBody {
     const reason = (status: number) => STATUS_CODES[status] ?? 'Error';
     if (exception instanceof AudioError) {
       const statusCode = AUDIO_STATUS[exception.code];
@@ -61,6 +65,13 @@ export class ApiErrorFilter implements ExceptionFilter {
     }
     if (exception instanceof UnknownEngineError) {
       return { statusCode: 400, error: 'Bad Request', code: 'UNKNOWN_ENGINE', message: exception.message, available_engines: exception.available };
+    }
+    if (exception instanceof ExportFormatError) {
+      return { statusCode: 400, error: 'Bad Request', code: exception.code, message: exception.message, accepted_formats: exception.accepted };
+    }
+    if (exception instanceof ContextError) {
+      const statusCode = CONTEXT_ERROR_STATUS[exception.code];
+      return { statusCode, error: reason(statusCode), code: exception.code, message: exception.message, ...exception.details };
     }
     if (exception instanceof JobError) {
       const statusCode = JOB_STATUS[exception.code];
@@ -71,6 +82,9 @@ export class ApiErrorFilter implements ExceptionFilter {
       const response = exception.getResponse();
       const message = typeof response === 'string' ? response : ((response as { message?: string | string[] }).message ?? exception.message);
       const code = statusCode === 400 && Array.isArray(message) ? 'VALIDATION_FAILED' : (HttpStatus[statusCode] ?? 'HTTP_ERROR').toString();
+      if (statusCode === HttpStatus.PAYLOAD_TOO_LARGE && !multipart) {
+        return { statusCode, error: reason(statusCode), code, message: 'the JSON body is larger than the 1 MiB limit' };
+      }
       if (statusCode === HttpStatus.PAYLOAD_TOO_LARGE) {
         return { statusCode, error: reason(statusCode), code, message: `the file is larger than the ${this.config.MAX_FILE_SIZE}-byte limit (MAX_FILE_SIZE)`, max_file_size: this.config.MAX_FILE_SIZE };
       }

@@ -4,10 +4,12 @@ import {
   Controller,
   Get,
   HttpCode,
+  Headers,
   HttpStatus,
   Param,
   ParseUUIDPipe,
   Post,
+  Query,
   Res,
   Sse,
   StreamableFile,
@@ -21,6 +23,7 @@ import type { Observable } from 'rxjs';
 import { AppConfig } from '../config/app-config.js';
 import { EngineHealthService } from '../engines/engine-health.service.js';
 import { EngineRegistry } from '../engines/engine-registry.js';
+import { EXPORT_CONTENT_TYPES, exportContentDisposition, pickFormat, toSrt, toText, toVtt } from '../transcripts/exports.js';
 import type { JobResultView, JobStatusView } from './dto/job-views.js';
 import { SubmitJobDto, type SubmitJobResponse } from './dto/submit-job.dto.js';
 import { JobEventsService } from './job-events.service.js';
@@ -84,10 +87,29 @@ export class JobsController {
     return this.events.stream(jobId, initial);
   }
 
-  /** The normalized transcript. 404 unknown id; 409 `{status}` while not completed. */
+  /**
+   * The normalized transcript (JSON, the default) or an export of it, chosen by `?format=json|txt|srt|vtt`
+   * or else by `Accept` (`text/plain`, `application/x-subrip` or `text/srt`, `text/vtt`). Exports are
+   * downloads (`Content-Disposition: attachment; filename="<upload name>.<ext>"`), UTF-8; SRT/VTT cues
+   * are built from word times (≤ ~7 s, ≤ 2 lines of 42 characters, a new cue per speaker) and carry
+   * speaker labels (roles from `speaker_roles`). Times in the JSON are float seconds.
+   * Errors: 400 UNSUPPORTED_FORMAT (lists the accepted formats); 404 unknown id; 409 `{status}` while not completed.
+   */
   @Get('result/:job_id')
-  result(@JobId() jobId: string): Promise<JobResultView> {
-    return this.jobs.result(jobId, `/api/transcribe/jobs/audio/${jobId}`);
+  async result(
+    @JobId() jobId: string,
+    @Query('format') format: string | string[] | undefined,
+    @Headers('accept') accept: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<JobResultView | string> {
+    // Checked before the lookup so that a bad format is a 400 whatever the job's state.
+    const chosen = pickFormat(format === undefined ? undefined : String(format), accept);
+    const view = await this.jobs.result(jobId, `/api/transcribe/jobs/audio/${jobId}`);
+    res.setHeader('Vary', 'Accept');
+    if (chosen === 'json') return view;
+    res.setHeader('Content-Type', EXPORT_CONTENT_TYPES[chosen]);
+    res.setHeader('Content-Disposition', exportContentDisposition(view.filename, chosen));
+    return chosen === 'txt' ? toText(view) : chosen === 'srt' ? toSrt(view) : toVtt(view);
   }
 
   /** The original upload (used as `audio_url` by the local storage driver). 404 unknown id; 410 deleted. */

@@ -6,6 +6,8 @@ export type JobErrorCode =
   | 'JOB_NOT_COMPLETED'
   /** The multipart request has no `file` part. */
   | 'FILE_REQUIRED'
+  /** Options that are valid one by one but not together, or not for the chosen engine. */
+  | 'INVALID_OPTION'
   /** The audio of a job was deleted (retention) or never stored. */
   | 'AUDIO_GONE';
 

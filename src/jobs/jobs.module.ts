@@ -5,6 +5,7 @@ import { MulterModule } from '@nestjs/platform-express';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { diskStorage } from 'multer';
 import { AudioModule } from '../audio/audio.module.js';
+import { ContextsModule } from '../contexts/contexts.module.js';
 import { AppConfig } from '../config/app-config.js';
 import { TempWorkspaceService } from '../storage/temp-workspace.service.js';
 import { TranscriptsModule } from '../transcripts/transcripts.module.js';
@@ -17,6 +18,8 @@ import { TranscriptJobEntity } from './transcript-job.entity.js';
 import { TranscriptionProcessor } from './transcription.processor.js';
 import { TranscriptionQueue } from './transcription.queue.js';
 import { TranscriptionRunner } from './transcription-runner.service.js';
+import { ChunkQueues, ChunkWorkers } from './chunk-queues.js';
+import { MetricsCollectors } from './metrics-collectors.js';
 
 /**
  * Job lifecycle: submission, queueing, workers, status, SSE. Depends on engines, storage,
@@ -26,7 +29,7 @@ import { TranscriptionRunner } from './transcription-runner.service.js';
 @Module({})
 export class JobsModule {
   static register(options: { api: boolean; worker: boolean; engines: DynamicModule }): DynamicModule {
-    const providers: Provider[] = [TranscriptionQueue];
+    const providers: Provider[] = [TranscriptionQueue, ChunkQueues];
     const controllers = [];
     const imports = [
       options.engines,
@@ -36,7 +39,8 @@ export class JobsModule {
       BullModule.registerQueue({ name: QueueName.Transcription }),
     ];
     if (options.api) {
-      providers.push(JobsService, JobEventsService, { provide: APP_FILTER, useClass: ApiErrorFilter });
+      imports.push(ContextsModule);
+      providers.push(JobsService, JobEventsService, MetricsCollectors, { provide: APP_FILTER, useClass: ApiErrorFilter });
       controllers.push(JobsController);
       imports.push(
         MulterModule.registerAsync({
@@ -49,7 +53,7 @@ export class JobsModule {
         }),
       );
     }
-    if (options.worker) providers.push(TranscriptionRunner, TranscriptionProcessor);
-    return { module: JobsModule, imports, providers, controllers, exports: [TranscriptionQueue] };
+    if (options.worker) providers.push(ChunkWorkers, TranscriptionRunner, TranscriptionProcessor);
+    return { module: JobsModule, imports, providers, controllers, exports: [TranscriptionQueue, ...(options.api ? [JobsService, JobEventsService] : [])] };
   }
 }

@@ -6,11 +6,14 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Repository } from 'typeorm';
 import { AudioService } from '../audio/audio.service.js';
+import { ContextsService, toWordBoosts } from '../contexts/contexts.service.js';
 import { AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { EngineRegistry } from '../engines/engine-registry.js';
-import type { TranscribeOptions } from '../engines/engine.spec.js';
+import type { TranscribeOptions, TranscriptionEngine } from '../engines/engine.spec.js';
 import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage.driver.js';
 import { TranscriptsService } from '../transcripts/transcripts.service.js';
+import type { SpeakerRolesRequest } from '../transcripts/speaker-roles.js';
 import type { JobResultView, JobStatusView } from './dto/job-views.js';
 import type { SubmitJobDto, SubmitJobResponse } from './dto/submit-job.dto.js';
 import type { JobProgress, JobStage, JobStatus } from './jobs.constants.js';
@@ -61,6 +64,8 @@ export class JobsService {
     private readonly audio: AudioService,
     private readonly transcripts: TranscriptsService,
     private readonly queue: TranscriptionQueue,
+    private readonly contexts: ContextsService,
+    private readonly metrics: MetricsService,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
     @InjectRepository(TranscriptJobEntity) private readonly jobs: Repository<TranscriptJobEntity>,
   ) {}
@@ -77,13 +82,23 @@ export class JobsService {
     if (!file) throw new JobError('FILE_REQUIRED', "the multipart field 'file' is required: send the audio or video file as 'file'");
     try {
       const engine = this.engines.get(engineFromPath ?? dto.engine ?? this.config.DEFAULT_TRANSCRIPTION_ENGINE);
+      const options = this.engineOptions(engine, dto);
+      const speakerRoles = this.speakerRoles(dto);
+      if (dto.context_id) options.word_boosts = await this.wordBoosts(engine, dto.context_id);
       const probe = await this.audio.probe(file.path);
+      if (dto.multichannel && probe.channels < 2) {
+        throw new JobError('INVALID_OPTION', `multichannel=true needs a recording with 2 or more channels; this one has ${probe.channels}`);
+      }
       const jobId = randomUUID();
       const transcriptId = randomUUID();
       const filename = sanitizeFilename(file.originalname);
       const audioKey = `audio/${transcriptId}/${filename}`;
-      const options: TranscribeOptions = { ...(dto.language ? { language: dto.language } : {}) };
-      const engineParams = { ...options, ...(dto.context_id ? { context_id: dto.context_id } : {}) };
+      const engineParams = {
+        ...options,
+        ...(dto.context_id ? { context_id: dto.context_id } : {}),
+        ...(dto.multichannel ? { multichannel: true } : {}),
+        ...(dto.speaker_roles ? { speaker_roles: dto.speaker_roles } : {}),
+      };
 
       await this.storage.put(audioKey, file.path, { contentType: file.mimetype });
       let rowsWritten = false;
@@ -113,12 +128,17 @@ export class JobsService {
           });
         });
         rowsWritten = true;
-        await this.queue.add(jobId, { transcriptId, engine: engine.id, audioKey, options }, this.config.JOB_MAX_RETRIES);
+        await this.queue.add(
+          jobId,
+          { transcriptId, engine: engine.id, audioKey, options, multichannel: dto.multichannel ?? false, ...(speakerRoles ? { speakerRoles } : {}) },
+          this.config.JOB_MAX_RETRIES,
+        );
       } catch (err) {
         if (rowsWritten) await this.deleteRows(transcriptId).catch((e) => this.logger.error(`rollback of rows failed: ${String(e)}`));
         await this.storage.delete(audioKey).catch((e) => this.logger.error(`rollback of ${audioKey} failed: ${String(e)}`));
         throw err;
       }
+      this.metrics.jobSubmitted(engine.id);
       return {
         job_id: jobId,
         transcript_id: transcriptId,
@@ -129,6 +149,70 @@ export class JobsService {
     } finally {
       await rm(file.path, { force: true });
     }
+  }
+
+  /**
+   * Request fields → engine options, checked against what the engine offers.
+   * @throws JobError INVALID_OPTION (unknown model, min_speakers > max_speakers)
+   */
+  private engineOptions(engine: TranscriptionEngine, dto: SubmitJobDto): TranscribeOptions {
+    const models = engine.capabilities.models;
+    if (dto.model && models.length > 0 && !models.includes(dto.model)) {
+      throw new JobError('INVALID_OPTION', `model '${dto.model}' is not available for engine ${engine.id}; available models: ${models.join(', ')}`, { available_models: models });
+    }
+    if (dto.min_speakers !== undefined && dto.max_speakers !== undefined && dto.min_speakers > dto.max_speakers) {
+      throw new JobError('INVALID_OPTION', `min_speakers (${dto.min_speakers}) must not exceed max_speakers (${dto.max_speakers})`);
+    }
+    const diarize = dto.enable_diarization ?? engine.capabilities.diarization;
+    return {
+      ...(dto.language ? { language: dto.language } : {}),
+      ...(dto.model ? { model: dto.model } : {}),
+      ...(dto.prompt ? { prompt: dto.prompt } : {}),
+      ...(diarize || dto.enable_diarization === false
+        ? { diarization: { enabled: diarize, ...(dto.min_speakers ? { min_speakers: dto.min_speakers } : {}), ...(dto.max_speakers ? { max_speakers: dto.max_speakers } : {}) } }
+        : {}),
+    };
+  }
+
+  /**
+   * The speaker-roles request of a submission, or undefined for `none`.
+   * @throws JobError INVALID_OPTION when speaker_role_keywords is not a JSON object of string arrays
+   */
+  private speakerRoles(dto: SubmitJobDto): SpeakerRolesRequest | undefined {
+    if (!dto.speaker_roles || dto.speaker_roles === 'none') return undefined;
+    const request: SpeakerRolesRequest = { strategy: dto.speaker_roles };
+    if (dto.speaker_role_names) request.roles = dto.speaker_role_names.split(',').map((r) => r.trim());
+    if (dto.speaker_role_keywords) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(dto.speaker_role_keywords);
+      } catch {
+        parsed = null;
+      }
+      const valid = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) &&
+        Object.values(parsed).every((v) => Array.isArray(v) && v.length <= 200 && v.every((k) => typeof k === 'string' && k.length > 0 && k.length <= 100));
+      if (!valid) {
+        throw new JobError('INVALID_OPTION', 'speaker_role_keywords must be a JSON object mapping each role to a list of keywords, e.g. {"provider": ["diagnosis"], "patient": ["pain"]}');
+      }
+      request.keywords = parsed as Record<string, string[]>;
+    }
+    return request;
+  }
+
+  /**
+   * Resolves a word-boosting context for an engine that can boost.
+   * @throws JobError INVALID_OPTION naming the engines that can boost; ContextNotFoundError (404)
+   */
+  private async wordBoosts(engine: TranscriptionEngine, contextId: string): Promise<TranscribeOptions['word_boosts']> {
+    if (!engine.capabilities.word_boosting) {
+      const capable = this.engines.all().filter((e) => e.capabilities.word_boosting).map((e) => e.id);
+      throw new JobError(
+        'INVALID_OPTION',
+        `engine ${engine.id} does not support word boosting, so context_id cannot be used with it; engines that can boost: ${capable.join(', ') || '(none enabled)'}`,
+        { boosting_engines: capable },
+      );
+    }
+    return toWordBoosts(await this.contexts.get(contextId));
   }
 
   private async deleteRows(transcriptId: string): Promise<void> {
@@ -160,6 +244,7 @@ export class JobsService {
       engine: q.data.engine,
       worker_id: p.worker_id ?? null,
       message: p.message ?? status,
+      ...(p.chunks_total !== undefined && status === 'processing' ? { chunks_done: p.chunks_done ?? 0, chunks_total: p.chunks_total } : {}),
     };
     if (status === 'queued' && q.attemptsMade > 0) {
       view.message = `waiting to retry (attempt ${q.attemptsMade + 1} of ${q.attempts}) after: ${q.failedReason ?? 'an error'}`;
@@ -215,7 +300,7 @@ export class JobsService {
         ...(current.error ? { job_error: current.error } : {}),
       });
     }
-    const audioUrl = t.audioKey ? ((await this.storage.presignedGetUrl(t.audioKey, 3600)) ?? audioUrlFallback) : null;
+    const audioUrl = t.audioKey ? ((await this.storage.presignedGetUrl(t.audioKey, this.config.PRESIGNED_URL_TTL)) ?? audioUrlFallback) : null;
     return {
       job_id: jobId,
       transcript_id: t.id,

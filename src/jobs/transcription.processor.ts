@@ -1,14 +1,17 @@
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { type OnApplicationBootstrap } from '@nestjs/common';
+import { WaitingChildrenError } from 'bullmq';
 import { AppConfig } from '../config/app-config.js';
-import { QueueName, type JobProgress, type TranscribeJobResult } from './jobs.constants.js';
+import { QueueName, type ChunkJobResult, type JobProgress, type TranscribeJobData, type TranscribeJobResult } from './jobs.constants.js';
 import { finalError, type TranscriptionJob } from './transcription.queue.js';
-import { JobAttemptError, TranscriptionRunner, WORKER_ID } from './transcription-runner.service.js';
+import { JobAttemptError, TranscriptionRunner, WAITING_FOR_CHUNKS } from './transcription-runner.service.js';
+import { WORKER_ID } from './worker-id.js';
 
 /**
  * BullMQ worker for the transcription queue (worker role only). Thin: it adapts BullMQ's job to a
- * JobAttempt, lets the runner do the work, and turns a non-retryable failure into BullMQ's
- * UnrecoverableError so no further attempts are made.
+ * JobAttempt (including the flow operations of the long-audio pipeline), lets the runner do the
+ * work, turns a non-retryable failure into BullMQ's UnrecoverableError, and yields with
+ * WaitingChildrenError while chunk jobs run.
  */
 @Processor(QueueName.Transcription, { name: WORKER_ID })
 export class TranscriptionProcessor extends WorkerHost implements OnApplicationBootstrap {
@@ -23,20 +26,32 @@ export class TranscriptionProcessor extends WorkerHost implements OnApplicationB
     this.worker.concurrency = this.config.WORKER_CONCURRENCY;
   }
 
-  /** BullMQ passes an AbortSignal as third argument (aborted by worker.cancelJob or shutdown). */
-  override async process(job: TranscriptionJob, _token?: string, signal?: AbortSignal): Promise<TranscribeJobResult> {
+  /** BullMQ passes the lock token and an AbortSignal (aborted by worker.cancelJob or shutdown). */
+  override async process(job: TranscriptionJob, token?: string, signal?: AbortSignal): Promise<TranscribeJobResult> {
+    let outcome: TranscribeJobResult | typeof WAITING_FOR_CHUNKS;
     try {
-      return await this.runner.run({
+      outcome = await this.runner.run({
         jobId: job.id!,
         data: job.data,
         attempt: job.attemptsMade + 1,
         maxAttempts: job.opts.attempts ?? 1,
         signal: signal ?? new AbortController().signal,
         reportProgress: (p: JobProgress) => job.updateProgress(p as unknown as object),
+        flow: {
+          parent: { id: job.id!, queue: job.queueQualifiedName },
+          updateData: (data: TranscribeJobData) => job.updateData(data),
+          waitForChildren: () => job.moveToWaitingChildren(token!),
+          childResults: async () => Object.values(await job.getChildrenValues<ChunkJobResult>()),
+          log: async (line: string) => {
+            await job.log(line);
+          },
+        },
       });
     } catch (err) {
       if (err instanceof JobAttemptError && !err.retryable) throw finalError(err.message);
       throw err;
     }
+    if (outcome === WAITING_FOR_CHUNKS) throw new WaitingChildrenError();
+    return outcome;
   }
 }

@@ -63,6 +63,17 @@ export class TranscriptionQueue {
     };
   }
 
+  /** Sets a job's progress from outside its own processor (chunk workers report pieces done). */
+  async updateProgress(jobId: string, progress: JobProgress): Promise<void> {
+    const job = await this.queue.getJob(jobId);
+    await job?.updateProgress(progress as unknown as object);
+  }
+
+  /** Jobs per BullMQ state (waiting, active, delayed, waiting-children, completed, failed…), for metrics. */
+  counts(): Promise<Record<string, number>> {
+    return this.queue.getJobCounts();
+  }
+
   /** Removes a job that is not running (rollback of a submission). */
   async remove(jobId: string): Promise<void> {
     await this.queue.remove(jobId);

@@ -48,7 +48,13 @@ export class TranscriptsService {
    * Stores a finished result. Writing the whole row in one UPDATE makes a re-run of the same job
    * (after a stalled worker) overwrite rather than duplicate segments.
    */
-  async saveResult(id: string, result: TranscriptionResult, metadata: TranscriptMetadata, manager?: EntityManager): Promise<void> {
+  async saveResult(
+    id: string,
+    result: TranscriptionResult,
+    metadata: TranscriptMetadata,
+    manager?: EntityManager,
+    speakerRoles: Record<string, string> | null = null,
+  ): Promise<void> {
     const repo = this.repository(manager);
     // Intake facts recorded at submission stay; the engine's facts are added to them.
     const current = await repo.findOne({ where: { id }, select: { id: true, metadata: true } });
@@ -60,6 +66,7 @@ export class TranscriptsService {
         language: result.language,
         durationSec: result.duration_sec,
         segments: result.segments,
+        speakerRoles,
         metadata: { ...(current?.metadata ?? {}), ...metadata, engine: result.engine.id, model: result.engine.model ?? undefined, warnings: result.warnings },
       },
     );

@@ -13,6 +13,9 @@ export interface JobStatusView {
   /** `host:pid` of the worker that ran (or runs) the job; null while queued. */
   worker_id: string | null;
   message: string;
+  /** Pieces (chunks × channels) transcribed so far and in total, when the recording was split. */
+  chunks_done?: number;
+  chunks_total?: number;
   /** Present once completed. `duration` in seconds. */
   result?: { segments_count: number; duration: number };
   /** Present once failed: the last error (code, message, retryable, attempt). */

@@ -1,8 +1,21 @@
-import { IsOptional, IsString, IsUUID, Matches, MaxLength } from 'class-validator';
+import { Transform } from 'class-transformer';
+import { SPEAKER_ROLE_STRATEGIES, type SpeakerRoleStrategy } from '../../transcripts/speaker-roles.js';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
+
+/** Multipart values arrive as strings: 'true'/'false' (also 1/0, yes/no) become booleans; anything else stays and fails validation. */
+const toBoolean = ({ value }: { value: unknown }) => {
+  if (typeof value !== 'string') return value;
+  const v = value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  return value;
+};
+const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value);
+
 
 /**
  * Multipart form fields of `POST /api/transcribe/jobs/transcribe[/:engine]` (besides `file`).
- * Multipart values arrive as strings.
+ * Options an engine cannot honour are not errors: they come back as `warnings` in the result.
  */
 export class SubmitJobDto {
   /** Groups transcripts of one conversation or session (UUID). */
@@ -25,6 +38,62 @@ export class SubmitJobDto {
   @IsOptional()
   @Matches(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$/, { message: "language must be a language code such as 'en' or 'en-US'" })
   language?: string;
+
+  /** Engine model (e.g. WhisperX `large-v3`); must be one of the engine's models (see /engines). */
+  @IsOptional()
+  @IsString()
+  @MaxLength(100)
+  model?: string;
+
+  /** Speaker diarization. Default: on for engines that can diarize, off otherwise. */
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'enable_diarization must be true or false' })
+  enable_diarization?: boolean;
+
+  /** Fewest speakers to look for (1–20). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'min_speakers must be an integer between 1 and 20' })
+  @Min(1, { message: 'min_speakers must be an integer between 1 and 20' })
+  @Max(20, { message: 'min_speakers must be an integer between 1 and 20' })
+  min_speakers?: number;
+
+  /** Most speakers to look for (1–20, ≥ min_speakers). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'max_speakers must be an integer between 1 and 20' })
+  @Min(1, { message: 'max_speakers must be an integer between 1 and 20' })
+  @Max(20, { message: 'max_speakers must be an integer between 1 and 20' })
+  max_speakers?: number;
+
+  /** Transcribe each channel on its own; words get speaker_tag = channel index (call-centre recordings). */
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'multichannel must be true or false' })
+  multichannel?: boolean;
+
+  /** Speaker-roles step: `none` (default), `first_speaker` or `keywords`. */
+  @IsOptional()
+  @IsIn(SPEAKER_ROLE_STRATEGIES, { message: `speaker_roles must be one of: ${SPEAKER_ROLE_STRATEGIES.join(', ')}` })
+  speaker_roles?: SpeakerRoleStrategy;
+
+  /** Role names for the speaker-roles step, comma-separated, in order (default `provider,patient`). */
+  @IsOptional()
+  @Matches(/^[\w -]{1,40}(,[\w -]{1,40}){0,9}$/, { message: 'speaker_role_names must be up to 10 comma-separated names of letters, digits, spaces, _ or -' })
+  speaker_role_names?: string;
+
+  /** Keywords per role for `speaker_roles=keywords`, as JSON: `{"provider": ["prescribe", "diagnosis"], "patient": ["pain"]}`. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(20_000)
+  speaker_role_keywords?: string;
+
+  /** Text that biases recognition (Whisper prompt / initial_prompt), up to 1000 characters. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(1000)
+  prompt?: string;
 }
 
 /** 202 response of a submission. */
