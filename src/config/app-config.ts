@@ -177,6 +177,35 @@ export class AppConfig {
   @Min(0)
   CHUNK_BLIND_OVERLAP = 1;
 
+  /**
+   * Engines to fall back to, in order, when an engine keeps failing with retryable errors:
+   * `whisperx:whisper-rocm,pocketsphinx;riva:pocketsphinx`. Each engine gets 1 + JOB_MAX_RETRIES
+   * attempts before the job moves to the next one; the result records which engine did the work.
+   */
+  @IsString()
+  @Matches(/^$|^[a-z0-9-]+:[a-z0-9-]+(,[a-z0-9-]+)*(;[a-z0-9-]+:[a-z0-9-]+(,[a-z0-9-]+)*)*$/, {
+    message: 'ENGINE_FALLBACKS must look like whisperx:whisper-rocm,pocketsphinx;riva:pocketsphinx',
+  })
+  ENGINE_FALLBACKS = '';
+
+  /** Milliseconds a worker holds a job's lock between renewals; a killed worker's job is picked up again after it lapses. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  WORKER_LOCK_DURATION_MS = 30_000;
+
+  /** Milliseconds between checks for stalled jobs (jobs whose worker died). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  WORKER_STALLED_INTERVAL_MS = 30_000;
+
+  /** Seconds between audio-retention sweeps (AUDIO_RETENTION_HOURS decides what is old enough). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  RETENTION_SWEEP_INTERVAL_SEC = 3600;
+
   /** Worker role only: serve `/metrics` on this port (0 = off). The API role serves it on PORT. */
   @Transform(toInt)
   @IsInt()
@@ -263,6 +292,95 @@ export class AppConfig {
   @Min(1)
   @Max(604800)
   PRESIGNED_URL_TTL = 3600;
+
+  /**
+   * Accepted API keys, separated by commas (whitespace around them is ignored); printable ASCII.
+   * Clients send one as `Authorization: Bearer <key>` or `X-API-Key: <key>` (see docs/security.md).
+   * Merged with ASR_TOKEN. With neither set, authentication is off (the embedded default) and a
+   * warning is logged at boot.
+   */
+  @Matches(/^[!-~\s]*$/, { message: 'API_KEYS must be keys of printable ASCII separated by commas' })
+  API_KEYS = '';
+
+  /** One more accepted key (the seed clients' bearer token), merged with API_KEYS; printable ASCII without spaces. */
+  @Matches(/^[!-~]*$/, { message: 'ASR_TOKEN must be printable ASCII without spaces' })
+  ASR_TOKEN = '';
+
+  /** Requests per API key per minute (sliding window; per client IP when authentication is off). 0 turns the limit off. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  RATE_LIMIT_PER_MINUTE = 120;
+
+  /** Job submissions per API key per minute, counted on top of RATE_LIMIT_PER_MINUTE. 0 turns the limit off. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  RATE_LIMIT_SUBMIT_PER_MINUTE = 30;
+
+  /**
+   * Lets `audio_url` downloads reach private (RFC 1918, 100.64/10, fc00::/7), loopback and
+   * link-local addresses (`true`/`false`). Off by default so that a client cannot make the gateway
+   * fetch from its own network (SSRF), cloud metadata endpoints included.
+   */
+  @Transform(toBool)
+  @IsBoolean({ message: 'ALLOW_PRIVATE_URLS must be true or false' })
+  ALLOW_PRIVATE_URLS = false;
+
+  /** Milliseconds one `audio_url` download may take in all: every redirect, the headers and the whole body. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  URL_FETCH_TIMEOUT_MS = 60_000;
+
+  /** Redirects an `audio_url` download follows (each hop is checked again); one more fails the submission. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(20)
+  URL_MAX_REDIRECTS = 3;
+
+  /**
+   * Shared secret that signs webhooks (`X-Webhook-Signature: v1=<hex HMAC-SHA256>`, docs/webhooks.md),
+   * at least 16 characters. Unset: submissions with a `callback_url` are refused with 400.
+   */
+  @IsOptional()
+  @IsString()
+  @Matches(/^.{16,}$/s, { message: 'WEBHOOK_SECRET must be at least 16 characters' })
+  WEBHOOK_SECRET?: string;
+
+  /** Attempts per webhook delivery in all (the first one included) before it is given up. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(30)
+  WEBHOOK_MAX_ATTEMPTS = 8;
+
+  /** First webhook retry delay in ms; BullMQ doubles it on each further retry (exponential backoff). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  WEBHOOK_BACKOFF_MS = 5000;
+
+  /** Milliseconds one webhook attempt may take in all (connect, request, whole response); longer = failed attempt. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  WEBHOOK_TIMEOUT_MS = 10_000;
+
+  /** Webhook deliveries one worker process runs at once. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(256)
+  WEBHOOK_CONCURRENCY = 8;
+
+  /** Hours an `Idempotency-Key` is remembered: within it, the same key and request return the same job. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(720)
+  IDEMPOTENCY_TTL_HOURS = 24;
 }
 
 /** Thrown at boot when the environment is invalid; the message lists every bad variable. */

@@ -1,8 +1,14 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Inject } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator, type HealthCheckResult } from '@nestjs/terminus';
 import { TranscriptionQueue } from '../jobs/transcription.queue.js';
+import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage.driver.js';
 
-/** `GET /health`: Postgres and Redis reachable (200), or 503 with which one is down. */
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/**
+ * Health over HTTP (terminus). Liveness says the process serves requests; readiness says it can
+ * do its work: Postgres, Redis and storage reachable (503 naming what is down otherwise).
+ */
 @Controller('health')
 export class HealthController {
   constructor(
@@ -10,11 +16,19 @@ export class HealthController {
     private readonly db: TypeOrmHealthIndicator,
     private readonly indicators: HealthIndicatorService,
     private readonly queue: TranscriptionQueue,
+    @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
 
-  @Get()
+  /** `GET /health/live`: 200 while the process is up and its event loop answers (no dependency checked). */
+  @Get('live')
+  live(): { status: 'ok'; uptime_sec: number } {
+    return { status: 'ok', uptime_sec: Math.round(process.uptime()) };
+  }
+
+  /** `GET /health/ready` (and `GET /health`): Postgres, Redis and storage reachable → 200; otherwise 503. */
+  @Get(['ready', ''])
   @HealthCheck()
-  check(): Promise<HealthCheckResult> {
+  ready(): Promise<HealthCheckResult> {
     return this.health.check([
       () => this.db.pingCheck('postgres', { timeout: 3000 }),
       async () => {
@@ -23,7 +37,16 @@ export class HealthController {
           await this.queue.ping();
           return redis.up();
         } catch (err) {
-          return redis.down({ message: err instanceof Error ? err.message : String(err) });
+          return redis.down({ message: errorText(err) });
+        }
+      },
+      async () => {
+        const storage = this.indicators.check('storage');
+        try {
+          await this.storage.ping();
+          return storage.up({ driver: this.storage.name });
+        } catch (err) {
+          return storage.down({ driver: this.storage.name, message: errorText(err) });
         }
       },
     ]);

@@ -49,7 +49,7 @@ export class ChunkQueues implements OnApplicationBootstrap, OnModuleDestroy {
    * parent id and piece index, so a split step that runs twice (after a crash) adds nothing twice.
    * A piece is retried alone with exponential backoff; when it finally fails, the parent fails.
    */
-  async addChunks(parent: ParentRef, engineId: string, chunks: ChunkJobData[], maxRetries: number): Promise<void> {
+  async addChunks(parent: ParentRef, engineId: string, chunks: ChunkJobData[], maxRetries: number, fallbackCount = 0): Promise<void> {
     await this.queue(engineId).addBulk(
       chunks.map((data) => ({
         name: ChunkJobName.TranscribeChunk,
@@ -57,7 +57,7 @@ export class ChunkQueues implements OnApplicationBootstrap, OnModuleDestroy {
         opts: {
           jobId: `${parent.id}-p${data.piece.index}`,
           parent,
-          attempts: maxRetries + 1,
+          attempts: (maxRetries + 1) * (1 + fallbackCount),
           backoff: { type: 'exponential', delay: this.config.JOB_BACKOFF_MS },
           failParentOnFailure: true,
           removeOnComplete: { age: this.config.REDIS_JOB_TTL },
@@ -130,6 +130,8 @@ export class ChunkWorkers implements OnModuleDestroy {
           prefix: this.config.QUEUE_PREFIX,
           concurrency: this.config.WORKER_CONCURRENCY,
           name: WORKER_ID,
+          lockDuration: this.config.WORKER_LOCK_DURATION_MS,
+          stalledInterval: this.config.WORKER_STALLED_INTERVAL_MS,
         },
       );
       worker.on('completed', (job) => {
@@ -137,6 +139,13 @@ export class ChunkWorkers implements OnModuleDestroy {
       });
       worker.on('error', (err) => this.logger.error(`chunk worker (${engine.id}): ${err.message}`));
       this.workers.push(worker);
+    }
+  }
+
+  /** Aborts the running pieces of a job in this process (ids follow ChunkQueues.addChunks). */
+  cancel(parentJobId: string, pieces: number): void {
+    for (const worker of this.workers) {
+      for (let i = 0; i < pieces; i++) worker.cancelJob(`${parentJobId}-p${i}`, 'job cancelled');
     }
   }
 

@@ -7,12 +7,17 @@ import type { PiecePlacement } from './pipeline/merge.js';
  */
 export enum QueueName {
   Transcription = 'transcription',
+  /** Scheduled housekeeping (audio retention). */
+  Maintenance = 'maintenance',
 }
 
 export enum TranscriptionJobName {
   /** One whole transcription: intake → engine (directly, or through chunk jobs) → save. */
   Transcribe = 'transcribe',
 }
+
+/** Storage prefix of a job's chunk objects (deleted once transcribed, and on failure or cancellation). */
+export const chunkPrefix = (jobId: string) => `chunks/${jobId}/`;
 
 /** Chunks of long or multichannel recordings go to one queue per engine, so each engine's concurrency is its own. */
 export const chunkQueueName = (engineId: string) => `chunks-${engineId}`;
@@ -32,6 +37,10 @@ export interface TranscribeJobData {
   options: TranscribeOptions;
   /** Transcribe each channel on its own; words get speaker_tag = channel index. */
   multichannel?: boolean;
+  /** Engines to fall back to, in order (ENGINE_FALLBACKS), after `engine` used up its attempts on retryable errors. */
+  fallbacks?: string[];
+  /** Attempts each engine of the chain gets (1 + JOB_MAX_RETRIES). */
+  attemptsPerEngine?: number;
   /** Short non-reversible label of the submitting API key (metrics per key); never the key. */
   keyLabel?: string;
   /** Speaker-roles post-processing, applied to the final result. */
@@ -58,8 +67,22 @@ export interface ChunkJobData {
   /** Peak level of the piece in dBFS. */
   maxVolumeDb: number | null;
   options: TranscribeOptions;
+  /** Fallback chain and per-engine attempts, as for the parent job. */
+  fallbacks?: string[];
+  attemptsPerEngine?: number;
   /** Pieces in the whole job (for progress). */
   total: number;
+}
+
+/**
+ * The engine an attempt runs on: each engine of [engine, ...fallbacks] gets `attemptsPerEngine`
+ * attempts in turn (BullMQ counts attempts across the whole chain).
+ * @param attempt 1-based attempt number.
+ */
+export function engineForAttempt(data: { engine: string; fallbacks?: string[]; attemptsPerEngine?: number }, attempt: number): string {
+  const chain = [data.engine, ...(data.fallbacks ?? [])];
+  const per = Math.max(1, data.attemptsPerEngine ?? Number.MAX_SAFE_INTEGER);
+  return chain[Math.min(Math.floor((attempt - 1) / per), chain.length - 1)]!;
 }
 
 /** Return value of a chunk job: the engine's result in piece time (offsets are added at merge). */

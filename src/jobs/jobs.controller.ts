@@ -2,6 +2,7 @@ import {
   BadRequestException,
   Body,
   Controller,
+  Delete,
   Get,
   HttpCode,
   Headers,
@@ -69,6 +70,19 @@ export class JobsController {
     @Body() dto: SubmitJobDto,
   ): Promise<SubmitJobResponse> {
     return this.jobs.submit(file, dto, engine);
+  }
+
+  /**
+   * Cancel or delete a job. Queued/processing → 202 `{job_id, status: "cancelled"}` (the job ends
+   * `failed` with error code JOB_CANCELLED; its chunk jobs and running engine calls are stopped).
+   * Completed/failed → 200 `{job_id, status: "deleted"}`: transcript, job row and audio removed.
+   * 404 unknown id.
+   */
+  @Delete(':job_id')
+  async remove(@JobId() jobId: string, @Res({ passthrough: true }) res: Response): Promise<{ job_id: string; status: 'cancelled' | 'deleted' }> {
+    const outcome = await this.jobs.remove(jobId);
+    res.status(outcome.status === 'cancelled' ? HttpStatus.ACCEPTED : HttpStatus.OK);
+    return outcome;
   }
 
   /** Job status: `{job_id, status, progress 0–100, stage, transcript_id, engine, worker_id, message, result?, error?}`. 404 unknown id. */

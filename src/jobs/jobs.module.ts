@@ -20,6 +20,9 @@ import { TranscriptionQueue } from './transcription.queue.js';
 import { TranscriptionRunner } from './transcription-runner.service.js';
 import { ChunkQueues, ChunkWorkers } from './chunk-queues.js';
 import { MetricsCollectors } from './metrics-collectors.js';
+import { JobCancellation } from './cancellation.js';
+import { MaintenanceProcessor, RetentionSweeper } from './retention.processor.js';
+import { TranscriptEntity } from '../transcripts/transcript.entity.js';
 
 /**
  * Job lifecycle: submission, queueing, workers, status, SSE. Depends on engines, storage,
@@ -29,14 +32,15 @@ import { MetricsCollectors } from './metrics-collectors.js';
 @Module({})
 export class JobsModule {
   static register(options: { api: boolean; worker: boolean; engines: DynamicModule }): DynamicModule {
-    const providers: Provider[] = [TranscriptionQueue, ChunkQueues];
+    const providers: Provider[] = [TranscriptionQueue, ChunkQueues, JobCancellation];
     const controllers = [];
     const imports = [
       options.engines,
       AudioModule,
       TranscriptsModule,
       TypeOrmModule.forFeature([TranscriptJobEntity]),
-      BullModule.registerQueue({ name: QueueName.Transcription }),
+      BullModule.registerQueue({ name: QueueName.Transcription }, { name: QueueName.Maintenance }),
+      TypeOrmModule.forFeature([TranscriptEntity]),
     ];
     if (options.api) {
       imports.push(ContextsModule);
@@ -53,7 +57,7 @@ export class JobsModule {
         }),
       );
     }
-    if (options.worker) providers.push(ChunkWorkers, TranscriptionRunner, TranscriptionProcessor);
+    if (options.worker) providers.push(ChunkWorkers, TranscriptionRunner, TranscriptionProcessor, RetentionSweeper, MaintenanceProcessor);
     return { module: JobsModule, imports, providers, controllers, exports: [TranscriptionQueue, ...(options.api ? [JobsService, JobEventsService] : [])] };
   }
 }

@@ -16,8 +16,9 @@ import { TranscriptsService } from '../transcripts/transcripts.service.js';
 import type { SpeakerRolesRequest } from '../transcripts/speaker-roles.js';
 import type { JobResultView, JobStatusView } from './dto/job-views.js';
 import type { SubmitJobDto, SubmitJobResponse } from './dto/submit-job.dto.js';
-import type { JobProgress, JobStage, JobStatus } from './jobs.constants.js';
+import { chunkPrefix, type JobProgress, type JobStage, type JobStatus } from './jobs.constants.js';
 import { JobError } from './jobs.errors.js';
+import { JobCancellation } from './cancellation.js';
 import { TranscriptJobEntity } from './transcript-job.entity.js';
 import { TranscriptionQueue, type QueuedJobState } from './transcription.queue.js';
 
@@ -66,6 +67,7 @@ export class JobsService {
     private readonly queue: TranscriptionQueue,
     private readonly contexts: ContextsService,
     private readonly metrics: MetricsService,
+    private readonly cancellation: JobCancellation,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
     @InjectRepository(TranscriptJobEntity) private readonly jobs: Repository<TranscriptJobEntity>,
   ) {}
@@ -128,10 +130,16 @@ export class JobsService {
           });
         });
         rowsWritten = true;
+        const fallbacks = this.fallbacksOf(engine.id);
+        const attemptsPerEngine = this.config.JOB_MAX_RETRIES + 1;
         await this.queue.add(
           jobId,
-          { transcriptId, engine: engine.id, audioKey, options, multichannel: dto.multichannel ?? false, ...(speakerRoles ? { speakerRoles } : {}) },
-          this.config.JOB_MAX_RETRIES,
+          {
+            transcriptId, engine: engine.id, audioKey, options, multichannel: dto.multichannel ?? false,
+            ...(speakerRoles ? { speakerRoles } : {}),
+            ...(fallbacks.length ? { fallbacks, attemptsPerEngine } : {}),
+          },
+          attemptsPerEngine * (1 + fallbacks.length),
         );
       } catch (err) {
         if (rowsWritten) await this.deleteRows(transcriptId).catch((e) => this.logger.error(`rollback of rows failed: ${String(e)}`));
@@ -172,6 +180,17 @@ export class JobsService {
         ? { diarization: { enabled: diarize, ...(dto.min_speakers ? { min_speakers: dto.min_speakers } : {}), ...(dto.max_speakers ? { max_speakers: dto.max_speakers } : {}) } }
         : {}),
     };
+  }
+
+  /** Registered fallback engines of `engineId` from ENGINE_FALLBACKS (`a:b,c;d:e`), in order. */
+  private fallbacksOf(engineId: string): string[] {
+    for (const rule of this.config.ENGINE_FALLBACKS.split(';').filter(Boolean)) {
+      const [from, to] = rule.split(':');
+      if (EngineRegistry.canonicalId(from!) === engineId) {
+        return to!.split(',').map((id) => EngineRegistry.canonicalId(id)).filter((id) => id !== engineId && this.engines.has(id));
+      }
+    }
+    return [];
   }
 
   /**
@@ -316,6 +335,40 @@ export class JobsService {
       model: t.metadata.model ?? null,
       warnings: (t.metadata.warnings as string[] | undefined) ?? [],
     };
+  }
+
+  /**
+   * DELETE a job. A queued or running job is cancelled (its chunk jobs too; a running engine call
+   * is aborted in whichever worker runs it) and ends `failed` with error code JOB_CANCELLED, its
+   * rows kept so the status stays readable. A finished job is deleted: transcript, job row, audio
+   * object and Redis entry.
+   * @throws JobError JOB_NOT_FOUND
+   */
+  async remove(jobId: string): Promise<{ job_id: string; status: 'cancelled' | 'deleted' }> {
+    const row = await this.jobs.findOne({ where: { jobId }, relations: { transcript: true } });
+    if (!row || !row.transcript) throw new JobError('JOB_NOT_FOUND', `no job with id ${jobId}`);
+    const t = row.transcript;
+    const queued = await this.queue.get(jobId);
+    if (t.status === 'queued' || t.status === 'processing') {
+      const details = { code: 'JOB_CANCELLED', message: 'cancelled by DELETE', retryable: false, final: true, at: new Date().toISOString() };
+      await this.jobs.manager.transaction(async (manager) => {
+        await manager.query(`UPDATE transcript_jobs SET completed_at = now(), error_details = $2 WHERE job_id = $1 AND completed_at IS NULL`, [jobId, details]);
+        await manager.query(`UPDATE transcripts SET status = 'failed', updated_at = now() WHERE id = $1`, [t.id]);
+      });
+      await this.cancellation.publish({ jobId, pieces: queued?.data.pieces?.length ?? 0 });
+      await this.queue.removeWithChildren(jobId);
+      await this.removeObjects(chunkPrefix(jobId));
+      return { job_id: jobId, status: 'cancelled' };
+    }
+    await this.queue.removeWithChildren(jobId);
+    if (t.audioKey) await this.storage.delete(t.audioKey);
+    await this.removeObjects(chunkPrefix(jobId));
+    await this.deleteRows(t.id);
+    return { job_id: jobId, status: 'deleted' };
+  }
+
+  private async removeObjects(prefix: string): Promise<void> {
+    for (const key of await this.storage.list(prefix)) await this.storage.delete(key);
   }
 
   /**

@@ -15,7 +15,7 @@ import { TempWorkspaceService, type TempWorkspace } from '../storage/temp-worksp
 import { TranscriptsService } from '../transcripts/transcripts.service.js';
 import { assignSpeakerRoles } from '../transcripts/speaker-roles.js';
 import { ChunkQueues, ChunkWorkers, FinalChunkError } from './chunk-queues.js';
-import type { ChunkJobData, ChunkJobResult, JobProgress, TranscribeJobData, TranscribeJobResult } from './jobs.constants.js';
+import { chunkPrefix, engineForAttempt, type ChunkJobData, type ChunkJobResult, type JobProgress, type TranscribeJobData, type TranscribeJobResult } from './jobs.constants.js';
 import { mergePieces, type PiecePlacement } from './pipeline/merge.js';
 import { TranscriptJobEntity } from './transcript-job.entity.js';
 import { TranscriptionQueue } from './transcription.queue.js';
@@ -76,7 +76,8 @@ function describeFailure(err: unknown): { message: string; retryable: boolean; d
   return { message, retryable: true, details: { code: 'INTERNAL', message } };
 }
 
-const chunkPrefix = (jobId: string) => `chunks/${jobId}/`;
+/** A job aborted through its signal (DELETE, or worker shutdown) is never retried. */
+const CANCELLED = { message: 'the job was cancelled', retryable: false, details: { code: 'JOB_CANCELLED', message: 'the job was cancelled' } };
 
 /**
  * Runs transcription jobs on a worker, keeping transcript_jobs (worker_id, attempts, started_at,
@@ -147,8 +148,12 @@ export class TranscriptionRunner implements OnApplicationBootstrap {
     const started = Date.now();
     const workspace = await this.workspaces.create(jobId);
     try {
-      const engine = this.engines.get(data.engine);
+      const engine = this.engines.get(engineForAttempt(data, attempt.attempt));
       if (data.step === 'merge') return await this.merge(attempt, engine, progress);
+      if (engine.id !== data.engine) {
+        await attempt.flow.log(`falling back from ${data.engine} to ${engine.id} (attempt ${attempt.attempt})`);
+        this.logger.warn(`job ${jobId} falls back from ${data.engine} to ${engine.id}`, { job_id: jobId, engine: engine.id });
+      }
 
       await progress({ progress: 0, stage: 'intake', message: 'fetching audio' });
       const input = workspace.file('input');
@@ -192,10 +197,11 @@ export class TranscriptionRunner implements OnApplicationBootstrap {
         durationSec: audio.duration_sec,
         maxVolumeDb: audio.max_volume_db,
         options: data.options,
+        ...(data.fallbacks ? { fallbacks: data.fallbacks.filter((id) => id !== engine.id), attemptsPerEngine: data.attemptsPerEngine } : {}),
         total: pieces.length,
       }));
       await attempt.flow.updateData({ ...data, step: 'merge', pieces: pieces.map((p) => p.placement), durationSec: normalized.duration_sec });
-      await this.chunkQueues.addChunks(attempt.flow.parent, engine.id, chunkJobs, this.config.JOB_MAX_RETRIES);
+      await this.chunkQueues.addChunks(attempt.flow.parent, engine.id, chunkJobs, this.config.JOB_MAX_RETRIES, chunkJobs[0]?.fallbacks?.length ?? 0);
       await progress({ progress: 10, stage: 'transcribing', chunks_done: 0, chunks_total: pieces.length, message: `transcribing ${pieces.length} chunks with ${engine.id}` });
       if (await attempt.flow.waitForChildren()) return WAITING_FOR_CHUNKS;
       // Every chunk already finished (another worker was quick): merge in this same run.
@@ -270,26 +276,50 @@ export class TranscriptionRunner implements OnApplicationBootstrap {
     return summary;
   }
 
+  /**
+   * Saves the result unless the job already ended: a cancelled job (DELETE) stays cancelled, and a
+   * job that an earlier run already saved (its worker died before BullMQ heard) is not written twice.
+   * @throws JobAttemptError (final) when the job was cancelled meanwhile.
+   */
   private async save(jobId: string, data: TranscribeJobData, result: TranscriptionResult, durationSec: number, processingSec: number, chunks?: number): Promise<TranscribeJobResult> {
     const speakerRoles = data.speakerRoles ? assignSpeakerRoles(result.segments, data.speakerRoles) : null;
-    await this.jobs.manager.transaction(async (manager) => {
+    const saved = await this.jobs.manager.transaction(async (manager) => {
+      const claimed = await manager
+        .getRepository(TranscriptJobEntity)
+        .createQueryBuilder()
+        .update()
+        .set({ completedAt: () => 'now()', errorDetails: null })
+        .where('job_id = :jobId AND completed_at IS NULL', { jobId })
+        .execute();
+      if (!claimed.affected) return false;
       await this.transcripts.saveResult(
         data.transcriptId,
         result,
-        { processing_sec: processingSec, rtf: durationSec > 0 ? processingSec / durationSec : undefined, ...(chunks ? { chunks } : {}) },
+        {
+          processing_sec: processingSec,
+          rtf: durationSec > 0 ? processingSec / durationSec : undefined,
+          ...(chunks ? { chunks } : {}),
+          ...(result.engine.id !== data.engine ? { fallback_from: data.engine } : {}),
+        },
         manager,
         speakerRoles,
       );
-      await manager.getRepository(TranscriptJobEntity).update({ jobId }, { completedAt: new Date(), errorDetails: null });
+      return true;
     });
+    if (!saved) {
+      const current = await this.transcripts.findById(data.transcriptId);
+      if (current?.status === 'completed') return { segments_count: current.segments?.length ?? 0, duration: current.durationSec ?? 0 };
+      throw new JobAttemptError('the job was cancelled while it ran; its result was discarded', false, { code: 'JOB_CANCELLED' });
+    }
     this.logger.log(`job ${jobId} completed by ${result.engine.id}: ${result.segments.length} segments, ${durationSec.toFixed(1)} s audio in ${processingSec.toFixed(1)} s${chunks ? ` (${chunks} chunks)` : ''}`, { job_id: jobId, engine: result.engine.id });
-    this.metrics.jobFinished({ engine: data.engine, status: 'completed', durationSec: processingSec, audioSec: durationSec, processingSec, keyLabel: data.keyLabel });
+    this.metrics.jobFinished({ engine: result.engine.id, status: 'completed', durationSec: processingSec, audioSec: durationSec, processingSec, keyLabel: data.keyLabel });
     return { segments_count: result.segments.length, duration: result.duration_sec };
   }
 
   /** Records a failed attempt (final or not) and returns the error for BullMQ. */
   private async fail(attempt: JobAttempt, err: unknown): Promise<JobAttemptError> {
-    const failure = describeFailure(err);
+    if (err instanceof JobAttemptError) return err;
+    const failure = attempt.signal.aborted ? CANCELLED : describeFailure(err);
     const final = !failure.retryable || attempt.attempt >= attempt.maxAttempts;
     const details = { ...failure.details, attempt: attempt.attempt, final, at: new Date().toISOString() };
     await this.recordFailure(attempt.jobId, attempt.data.transcriptId, details, final);
@@ -306,8 +336,7 @@ export class TranscriptionRunner implements OnApplicationBootstrap {
   private async recordFailure(jobId: string, transcriptId: string, details: Record<string, unknown>, final: boolean): Promise<void> {
     const patch: QueryDeepPartialEntity<TranscriptJobEntity> = { errorDetails: details as QueryDeepPartialEntity<Record<string, unknown>>, ...(final ? { completedAt: new Date() } : {}) };
     const updated = await this.jobs.createQueryBuilder().update().set(patch).where('job_id = :jobId AND completed_at IS NULL', { jobId }).execute();
-    if (!updated.affected) return;
-    await this.transcripts.setStatus(transcriptId, final ? 'failed' : 'processing');
+    if (updated.affected) await this.transcripts.setStatus(transcriptId, final ? 'failed' : 'processing');
     if (final) await this.removeChunkObjects(jobId);
   }
 
@@ -324,14 +353,14 @@ export class TranscriptionRunner implements OnApplicationBootstrap {
     const { data } = job;
     const workspace = await this.workspaces.create(job.id);
     try {
-      const engine = this.engines.get(data.engine);
+      const engine = this.engines.get(engineForAttempt(data, job.attempt));
       const file = workspace.file('piece.wav');
       await this.storage.download(data.audioKey, file);
       const result = await engine.transcribe({ path: file, duration_sec: data.durationSec, max_volume_db: data.maxVolumeDb }, data.options, { signal: job.signal });
       await this.storage.delete(data.audioKey);
       return { index: data.piece.index, result };
     } catch (err) {
-      const failure = describeFailure(err);
+      const failure = job.signal.aborted ? CANCELLED : describeFailure(err);
       const final = !failure.retryable || job.attempt >= job.maxAttempts;
       const details = { ...failure.details, chunk: data.piece.index, chunk_attempt: job.attempt, final, at: new Date().toISOString() };
       await this.recordFailure(data.parentJobId, data.transcriptId, details, final);

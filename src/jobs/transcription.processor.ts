@@ -6,6 +6,8 @@ import { QueueName, type ChunkJobResult, type JobProgress, type TranscribeJobDat
 import { finalError, type TranscriptionJob } from './transcription.queue.js';
 import { JobAttemptError, TranscriptionRunner, WAITING_FOR_CHUNKS } from './transcription-runner.service.js';
 import { WORKER_ID } from './worker-id.js';
+import { JobCancellation } from './cancellation.js';
+import { ChunkWorkers } from './chunk-queues.js';
 
 /**
  * BullMQ worker for the transcription queue (worker role only). Thin: it adapts BullMQ's job to a
@@ -13,17 +15,34 @@ import { WORKER_ID } from './worker-id.js';
  * work, turns a non-retryable failure into BullMQ's UnrecoverableError, and yields with
  * WaitingChildrenError while chunk jobs run.
  */
-@Processor(QueueName.Transcription, { name: WORKER_ID })
+/**
+ * Lock and stalled-check timings must be given to the decorator, which is evaluated before the
+ * validated config exists: read them from the environment here (AppConfig validates the same variables at boot).
+ */
+const envMs = (name: string, fallback: number) => (/^\d+$/.test(process.env[name] ?? '') ? Number(process.env[name]) : fallback);
+
+@Processor(QueueName.Transcription, {
+  name: WORKER_ID,
+  lockDuration: envMs('WORKER_LOCK_DURATION_MS', 30_000),
+  stalledInterval: envMs('WORKER_STALLED_INTERVAL_MS', 30_000),
+})
 export class TranscriptionProcessor extends WorkerHost implements OnApplicationBootstrap {
   constructor(
     private readonly runner: TranscriptionRunner,
     private readonly config: AppConfig,
+    private readonly cancellation: JobCancellation,
+    private readonly chunkWorkers: ChunkWorkers,
   ) {
     super();
   }
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
     this.worker.concurrency = this.config.WORKER_CONCURRENCY;
+    // DELETE on a running job: abort it here if this process runs it (the engine call is killed).
+    await this.cancellation.subscribe(({ jobId, pieces }) => {
+      this.worker.cancelJob(jobId, 'job cancelled');
+      this.chunkWorkers.cancel(jobId, pieces);
+    });
   }
 
   /** BullMQ passes the lock token and an AbortSignal (aborted by worker.cancelJob or shutdown). */

@@ -32,13 +32,14 @@ export class TranscriptionQueue {
 
   /**
    * Enqueues a transcription with `jobId` as the BullMQ id.
-   * Retries: `maxRetries` more attempts after the first, delays JOB_BACKOFF_MS × 2^n (exponential);
-   * finished jobs stay in Redis for REDIS_JOB_TTL seconds, then status comes from Postgres.
+   * `attempts` in total (1 + retries, times the engines of a fallback chain), delays
+   * JOB_BACKOFF_MS × 2^n (exponential); finished jobs stay in Redis for REDIS_JOB_TTL seconds,
+   * then status comes from Postgres.
    */
-  async add(jobId: string, data: TranscribeJobData, maxRetries: number): Promise<void> {
+  async add(jobId: string, data: TranscribeJobData, attempts: number): Promise<void> {
     await this.queue.add(TranscriptionJobName.Transcribe, data, {
       jobId,
-      attempts: maxRetries + 1,
+      attempts,
       backoff: { type: 'exponential', delay: this.config.JOB_BACKOFF_MS },
       removeOnComplete: { age: this.config.REDIS_JOB_TTL },
       removeOnFail: { age: this.config.REDIS_JOB_TTL },
@@ -72,6 +73,20 @@ export class TranscriptionQueue {
   /** Jobs per BullMQ state (waiting, active, delayed, waiting-children, completed, failed…), for metrics. */
   counts(): Promise<Record<string, number>> {
     return this.queue.getJobCounts();
+  }
+
+  /**
+   * Removes a job and its chunk jobs from Redis where BullMQ allows it; a job or chunk that a
+   * worker holds (active) cannot be removed and ends through cancellation instead.
+   * @returns false when some part was running.
+   */
+  async removeWithChildren(jobId: string): Promise<boolean> {
+    try {
+      await this.queue.remove(jobId, { removeChildren: true });
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Removes a job that is not running (rollback of a submission). */
