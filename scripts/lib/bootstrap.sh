@@ -31,7 +31,7 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 # Debian packages the gateway needs at run time (and, with --test, for the engine services' tests).
 ensure_packages() {
   local want=(ffmpeg redis-server pocketsphinx pocketsphinx-en-us)
-  [[ "${1:-}" == --test ]] && want+=(python3-fastapi python3-httpx python3-pytest python3-multipart python3-uvicorn)
+  [[ "${1:-}" == --test ]] && want+=(python3-fastapi python3-httpx python3-pytest python3-multipart python3-uvicorn chromium)
   ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || want+=(postgresql postgresql-contrib)
   local missing=()
   for p in "${want[@]}"; do
