@@ -10,6 +10,8 @@ import { HealthModule } from './health/health.module.js';
 import { JobsModule } from './jobs/jobs.module.js';
 import { StorageModule } from './storage/storage.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { AuthModule } from './auth/auth.module.js';
+import { OpenAiApiModule } from './openai-api/openai-api.module.js';
 import { redisConnection } from './common/redis.js';
 
 /**
@@ -34,7 +36,8 @@ export class AppModule {
         MetricsModule.register({ http: api || config.METRICS_PORT > 0 }),
         enginesModule,
         jobsModule,
-        ...(api ? [HealthModule.register(jobsModule)] : []),
+        ...(api ? [AuthModule.register(), HealthModule.register(jobsModule)] : []),
+        ...(api ? [OpenAiApiModule.register(jobsModule, enginesModule)] : []),
       ],
     };
   }

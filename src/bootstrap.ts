@@ -1,9 +1,11 @@
 import 'reflect-metadata';
 import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module.js';
-import { ConfigValidationError, corsOrigins, parseEnv, AppConfig } from './config/app-config.js';
+import { ConfigValidationError, parseEnv, AppConfig } from './config/app-config.js';
+import { corsOptions } from './auth/cors.js';
 import { buildEngines } from './engines/engines.module.js';
 import { createPinoLogger, GatewayLogger, parseLogLevel } from './common/logger.js';
 import type { TranscriptionEngine } from './engines/engine.spec.js';
@@ -36,8 +38,8 @@ export async function createApp(config: AppConfig, engines: TranscriptionEngine[
   // Contexts carry up to 1000 phrases: JSON bodies up to 1 MiB (uploads are multipart, limited by MAX_FILE_SIZE).
   app.useBodyParser('json', { limit: '1mb' });
   app.enableShutdownHooks();
-  const origins = corsOrigins(config);
-  if (origins !== false) app.enableCors({ origin: origins });
+  const cors = corsOptions(config);
+  if (cors !== false) app.enableCors(cors);
   app.useGlobalPipes(
     new ValidationPipe({
       whitelist: true,
@@ -46,5 +48,27 @@ export async function createApp(config: AppConfig, engines: TranscriptionEngine[
       validationError: { target: false, value: false },
     }),
   );
+  if (config.APP_ROLE !== 'worker') setupOpenApi(app);
   return app;
+}
+
+/**
+ * OpenAPI: Swagger UI at /docs, the JSON document at /docs-json. Built from the controllers'
+ * and DTOs' decorators, so it cannot drift from the routes.
+ */
+function setupOpenApi(app: INestApplication): void {
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Transcription gateway')
+      .setDescription(
+        'One API in front of self-hosted speech recognition engines (pocketsphinx, Whisper on ROCm, WhisperX, NVIDIA Riva, OpenAI-compatible servers). ' +
+          'Submit audio or video, follow progress over Server-Sent Events, get one normalized transcript. All times are float seconds.',
+      )
+      .setVersion(process.env.npm_package_version ?? '0.1.0')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API key (API_KEYS / ASR_TOKEN)' })
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'x-api-key' }, 'x-api-key')
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 }

@@ -14,7 +14,8 @@ import {
   Query,
   UseFilters,
 } from '@nestjs/common';
-import { CreateContextDto, ListContextsQuery, UpdateContextDto, type ContextListView, type ContextView } from './contexts.dto.js';
+import { ApiExtraModels, ApiTags } from '@nestjs/swagger';
+import { PhraseDto, CreateContextDto, ListContextsQuery, UpdateContextDto, type ContextListView, type ContextView } from './contexts.dto.js';
 import { ContextErrorFilter } from './contexts.errors.js';
 import { ContextsService } from './contexts.service.js';
 
@@ -28,6 +29,8 @@ const ContextId = () => Param('id', new ParseUUIDPipe({ exceptionFactory: () => 
  *
  * Errors: 400 `VALIDATION_FAILED` (message lists every problem) or bad id; 404 `CONTEXT_NOT_FOUND`.
  */
+@ApiTags('contexts')
+@ApiExtraModels(PhraseDto)
 @Controller('api/transcribe/contexts')
 @UseFilters(ContextErrorFilter)
 export class ContextsController {

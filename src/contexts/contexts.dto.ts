@@ -1,3 +1,4 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { plainToInstance, Transform, Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -41,12 +42,14 @@ const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? val
 /** One phrase with an optional boost of its own. */
 export class PhraseDto {
   /** 1–200 characters after trimming: a word or a short phrase as it is spoken. */
+  @ApiProperty({ minLength: 1, maxLength: MAX_PHRASE_LENGTH, example: 'atrial fibrillation' })
   @Transform(trim)
   @IsString()
   @Length(1, MAX_PHRASE_LENGTH, { message: `phrase must be 1 to ${MAX_PHRASE_LENGTH} characters` })
   phrase: string;
 
   /** -100..100; absent = the context's `boost`. */
+  @ApiPropertyOptional({ minimum: MIN_BOOST, maximum: MAX_BOOST, example: 60 })
   @IsOptional()
   @IsNumber(BOOST_NUMBER)
   @Min(MIN_BOOST)
@@ -76,17 +79,20 @@ const phraseKey = (p: unknown) => (p instanceof PhraseDto ? p.phrase : p);
  */
 export class CreateContextDto {
   /** 1–200 characters. */
+  @ApiProperty({ minLength: 1, maxLength: 200, example: 'cardiology' })
   @Transform(trim)
   @IsString()
   @Length(1, 200, { message: 'name must be 1 to 200 characters' })
   name: string;
 
   /** Language of the phrases: ISO-639-1 or BCP-47; absent = unspecified. */
+  @ApiPropertyOptional({ example: 'en-US' })
   @IsOptional()
   @Matches(LANGUAGE, { message: LANGUAGE_MESSAGE })
   language?: string;
 
   /** Boost for phrases without their own, -100..100 (negative suppresses); default 20. */
+  @ApiPropertyOptional({ minimum: MIN_BOOST, maximum: MAX_BOOST, default: 20 })
   @IsOptional()
   @IsNumber(BOOST_NUMBER)
   @Min(MIN_BOOST)
@@ -94,6 +100,12 @@ export class CreateContextDto {
   boost?: number;
 
   /** 1–1000 distinct phrases, each a string or `{phrase, boost?}`. */
+  @ApiProperty({
+    description: '1–1000 distinct phrases, each a string or {phrase, boost?}',
+    type: 'array',
+    items: { oneOf: [{ type: 'string' }, { $ref: '#/components/schemas/PhraseDto' }] },
+    example: ['echocardiogram', { phrase: 'atrial fibrillation', boost: 60 }],
+  })
   @Transform(toPhrases)
   @IsArray()
   @ArrayMinSize(1, { message: 'phrases must contain at least 1 phrase' })

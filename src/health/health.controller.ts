@@ -1,4 +1,6 @@
 import { Controller, Get, Inject } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import { Public } from '../auth/api-key.guard.js';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator, type HealthCheckResult } from '@nestjs/terminus';
 import { TranscriptionQueue } from '../jobs/transcription.queue.js';
 import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage.driver.js';
@@ -9,6 +11,8 @@ const errorText = (err: unknown) => (err instanceof Error ? err.message : String
  * Health over HTTP (terminus). Liveness says the process serves requests; readiness says it can
  * do its work: Postgres, Redis and storage reachable (503 naming what is down otherwise).
  */
+@ApiTags('health')
+@Public()
 @Controller('health')
 export class HealthController {
   constructor(

@@ -6,6 +6,8 @@ import { AudioError, type AudioErrorCode } from '../audio/audio.errors.js';
 import { UnknownEngineError } from '../engines/engine-registry.js';
 import { CONTEXT_ERROR_STATUS, ContextError } from '../contexts/contexts.errors.js';
 import { ExportFormatError } from '../transcripts/exports.js';
+import { AccessError } from '../auth/access.errors.js';
+import { URL_FETCH_ERROR_STATUS, UrlFetchError } from '../audio/url-fetch.errors.js';
 import { JobError, type JobErrorCode } from './jobs.errors.js';
 
 const AUDIO_STATUS: Record<AudioErrorCode, number> = {
@@ -65,6 +67,11 @@ export class ApiErrorFilter implements ExceptionFilter {
     }
     if (exception instanceof UnknownEngineError) {
       return { statusCode: 400, error: 'Bad Request', code: 'UNKNOWN_ENGINE', message: exception.message, available_engines: exception.available };
+    }
+    if (exception instanceof AccessError) return exception.body() as ApiErrorBody;
+    if (exception instanceof UrlFetchError) {
+      const statusCode = URL_FETCH_ERROR_STATUS[exception.code];
+      return { statusCode, error: reason(statusCode), code: exception.code, message: exception.message, ...exception.details };
     }
     if (exception instanceof ExportFormatError) {
       return { statusCode: 400, error: 'Bad Request', code: exception.code, message: exception.message, accepted_formats: exception.accepted };

@@ -19,6 +19,10 @@ import {
   type MessageEvent,
 } from '@nestjs/common';
 import { FileInterceptor } from '@nestjs/platform-express';
+import { ApiAcceptedResponse, ApiBadRequestResponse, ApiBody, ApiConflictResponse, ApiConsumes, ApiExtraModels, ApiGoneResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiPayloadTooLargeResponse, ApiProduces, ApiQuery, ApiTags, ApiUnprocessableEntityResponse, ApiUnsupportedMediaTypeResponse } from '@nestjs/swagger';
+import { ApiKeyLabel } from '../auth/api-key.guard.js';
+import { SubmitRateLimit } from '../auth/throttle.js';
+import { ApiErrorSchema, EngineSchema, EnginesSchema, JobResultSchema, JobStatusSchema, SubmitJobForm, SubmitJobResponseSchema } from './dto/openapi.js';
 import type { Response } from 'express';
 import type { Observable } from 'rxjs';
 import { AppConfig } from '../config/app-config.js';
@@ -37,6 +41,9 @@ const JobId = () => Param('job_id', new ParseUUIDPipe({ exceptionFactory: () => 
  * The job API under `/api/transcribe/jobs` (seed 002 shapes). Thin: validation by DTOs and pipes,
  * work in JobsService, domain errors mapped by ApiErrorFilter. All times are float seconds.
  */
+@ApiTags('jobs')
+@ApiExtraModels(EngineSchema)
+@ApiBadRequestResponse({ type: ApiErrorSchema, description: 'malformed request: the message says what was wrong and what is accepted' })
 @Controller('api/transcribe/jobs')
 export class JobsController {
   constructor(
@@ -53,23 +60,43 @@ export class JobsController {
    * Errors: 400 no file / bad field / unknown engine (lists engines); 413 over MAX_FILE_SIZE;
    * 415 not audio or no audio stream; 422 truncated or undecodable.
    */
+  @ApiOperation({ summary: 'Submit audio or video for transcription', description: 'Multipart upload; the job is queued and processed by a worker. Watch it with GET /stream/{job_id}.' })
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({ type: SubmitJobForm })
+  @ApiAcceptedResponse({ type: SubmitJobResponseSchema })
+  @ApiNotFoundResponse({ type: ApiErrorSchema, description: 'unknown context_id' })
+  @ApiPayloadTooLargeResponse({ type: ApiErrorSchema, description: 'file over MAX_FILE_SIZE' })
+  @ApiUnsupportedMediaTypeResponse({ type: ApiErrorSchema, description: 'not audio/video, or no audio stream' })
+  @ApiUnprocessableEntityResponse({ type: ApiErrorSchema, description: 'truncated or undecodable media' })
   @Post('transcribe')
   @HttpCode(HttpStatus.ACCEPTED)
+  @SubmitRateLimit()
   @UseInterceptors(FileInterceptor('file'))
-  submit(@UploadedFile() file: UploadedAudio | undefined, @Body() dto: SubmitJobDto): Promise<SubmitJobResponse> {
-    return this.jobs.submit(file, dto);
+  submit(@UploadedFile() file: UploadedAudio | undefined, @Body() dto: SubmitJobDto, @ApiKeyLabel() keyLabel: string): Promise<SubmitJobResponse> {
+    return this.jobs.submit(file, dto, undefined, keyLabel);
   }
 
   /** Same as `POST /transcribe` with the engine fixed by the path (`asr` = `riva`). */
+  @ApiOperation({ summary: 'Submit to one engine (asr = riva)', description: 'Multipart upload; the job is queued and processed by a worker. Watch it with GET /stream/{job_id}.' })
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({ type: SubmitJobForm })
+  @ApiAcceptedResponse({ type: SubmitJobResponseSchema })
+  @ApiNotFoundResponse({ type: ApiErrorSchema, description: 'unknown context_id' })
+  @ApiPayloadTooLargeResponse({ type: ApiErrorSchema, description: 'file over MAX_FILE_SIZE' })
+  @ApiUnsupportedMediaTypeResponse({ type: ApiErrorSchema, description: 'not audio/video, or no audio stream' })
+  @ApiUnprocessableEntityResponse({ type: ApiErrorSchema, description: 'truncated or undecodable media' })
+  @ApiParam({ name: 'engine', example: 'whisperx' })
   @Post('transcribe/:engine')
   @HttpCode(HttpStatus.ACCEPTED)
+  @SubmitRateLimit()
   @UseInterceptors(FileInterceptor('file'))
   submitToEngine(
     @Param('engine') engine: string,
     @UploadedFile() file: UploadedAudio | undefined,
     @Body() dto: SubmitJobDto,
+    @ApiKeyLabel() keyLabel: string,
   ): Promise<SubmitJobResponse> {
-    return this.jobs.submit(file, dto, engine);
+    return this.jobs.submit(file, dto, engine, keyLabel);
   }
 
   /**
@@ -78,6 +105,11 @@ export class JobsController {
    * Completed/failed → 200 `{job_id, status: "deleted"}`: transcript, job row and audio removed.
    * 404 unknown id.
    */
+  @ApiOperation({ summary: 'Cancel a queued/running job, or delete a finished one' })
+  @ApiParam({ name: 'job_id', format: 'uuid' })
+  @ApiAcceptedResponse({ description: 'cancelled: `{job_id, status: "cancelled"}`' })
+  @ApiOkResponse({ description: 'deleted: `{job_id, status: "deleted"}`' })
+  @ApiNotFoundResponse({ type: ApiErrorSchema })
   @Delete(':job_id')
   async remove(@JobId() jobId: string, @Res({ passthrough: true }) res: Response): Promise<{ job_id: string; status: 'cancelled' | 'deleted' }> {
     const outcome = await this.jobs.remove(jobId);
@@ -86,6 +118,10 @@ export class JobsController {
   }
 
   /** Job status: `{job_id, status, progress 0–100, stage, transcript_id, engine, worker_id, message, result?, error?}`. 404 unknown id. */
+  @ApiOperation({ summary: 'Job status (Redis while BullMQ holds the job, Postgres afterwards)' })
+  @ApiParam({ name: 'job_id', format: 'uuid' })
+  @ApiOkResponse({ type: JobStatusSchema })
+  @ApiNotFoundResponse({ type: ApiErrorSchema })
   @Get('status/:job_id')
   status(@JobId() jobId: string): Promise<JobStatusView> {
     return this.jobs.status(jobId);
@@ -95,6 +131,11 @@ export class JobsController {
    * Server-Sent Events: one `data:` JSON event per state change (same shape as `status`), the
    * current state first and at once; the stream ends after `completed` or `failed`. 404 unknown id.
    */
+  @ApiOperation({ summary: 'Server-Sent Events: the current state at once, then every change (same shape as status); ends after completed/failed' })
+  @ApiParam({ name: 'job_id', format: 'uuid' })
+  @ApiProduces('text/event-stream')
+  @ApiOkResponse({ type: JobStatusSchema, description: 'each `data:` line is one JobStatus JSON' })
+  @ApiNotFoundResponse({ type: ApiErrorSchema })
   @Sse('stream/:job_id')
   async stream(@JobId() jobId: string): Promise<Observable<MessageEvent>> {
     const initial = await this.jobs.status(jobId);
@@ -109,6 +150,13 @@ export class JobsController {
    * speaker labels (roles from `speaker_roles`). Times in the JSON are float seconds.
    * Errors: 400 UNSUPPORTED_FORMAT (lists the accepted formats); 404 unknown id; 409 `{status}` while not completed.
    */
+  @ApiOperation({ summary: 'The normalized transcript, or an export (txt, srt, vtt)' })
+  @ApiParam({ name: 'job_id', format: 'uuid' })
+  @ApiQuery({ name: 'format', required: false, enum: ['json', 'txt', 'srt', 'vtt'] })
+  @ApiProduces('application/json', 'text/plain', 'application/x-subrip', 'text/vtt')
+  @ApiOkResponse({ type: JobResultSchema })
+  @ApiNotFoundResponse({ type: ApiErrorSchema })
+  @ApiConflictResponse({ type: ApiErrorSchema, description: 'not completed yet (or failed): body carries `status`' })
   @Get('result/:job_id')
   async result(
     @JobId() jobId: string,
@@ -127,6 +175,11 @@ export class JobsController {
   }
 
   /** The original upload (used as `audio_url` by the local storage driver). 404 unknown id; 410 deleted. */
+  @ApiOperation({ summary: 'The original upload' })
+  @ApiParam({ name: 'job_id', format: 'uuid' })
+  @ApiOkResponse({ description: 'the uploaded bytes with their content type' })
+  @ApiNotFoundResponse({ type: ApiErrorSchema })
+  @ApiGoneResponse({ type: ApiErrorSchema, description: 'deleted by retention' })
   @Get('audio/:job_id')
   async audio(@JobId() jobId: string, @Res({ passthrough: true }) res: Response): Promise<StreamableFile> {
     const { stream, mimeType, filename } = await this.jobs.audioFile(jobId);
@@ -138,6 +191,8 @@ export class JobsController {
    * Every enabled engine with its cached availability (periodic probes; never waits on an engine)
    * and capabilities: `{engines: {<id>: {engine, display_name, available, message, checked_at, …capabilities}}, default_engine}`.
    */
+  @ApiOperation({ summary: 'Enabled engines with cached availability and capabilities' })
+  @ApiOkResponse({ type: EnginesSchema })
   @Get('engines')
   engines(): { engines: Record<string, Record<string, unknown>>; default_engine: string } {
     const engines: Record<string, Record<string, unknown>> = {};

@@ -6,6 +6,8 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Repository } from 'typeorm';
 import { AudioService } from '../audio/audio.service.js';
+import { UrlFetcher } from '../audio/url-fetcher.js';
+import { TempWorkspaceService } from '../storage/temp-workspace.service.js';
 import { ContextsService, toWordBoosts } from '../contexts/contexts.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -68,6 +70,8 @@ export class JobsService {
     private readonly contexts: ContextsService,
     private readonly metrics: MetricsService,
     private readonly cancellation: JobCancellation,
+    private readonly urlFetcher: UrlFetcher,
+    private readonly temp: TempWorkspaceService,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
     @InjectRepository(TranscriptJobEntity) private readonly jobs: Repository<TranscriptJobEntity>,
   ) {}
@@ -80,13 +84,28 @@ export class JobsService {
    * @param engineFromPath engine named by the URL (`/transcribe/:engine`); wins over `dto.engine`.
    * @throws JobError FILE_REQUIRED; UnknownEngineError; AudioError (empty, unreadable, no audio stream, truncated).
    */
-  async submit(file: UploadedAudio | undefined, dto: SubmitJobDto, engineFromPath?: string): Promise<SubmitJobResponse> {
-    if (!file) throw new JobError('FILE_REQUIRED', "the multipart field 'file' is required: send the audio or video file as 'file'");
+  async submit(file: UploadedAudio | undefined, dto: SubmitJobDto, engineFromPath?: string, keyLabel?: string): Promise<SubmitJobResponse> {
+    if (file && dto.audio_url) {
+      await rm(file.path, { force: true });
+      throw new JobError('INVALID_OPTION', "send either 'file' or 'audio_url', not both");
+    }
+    if (!file && !dto.audio_url) {
+      throw new JobError('FILE_REQUIRED', "the multipart field 'file' is required: send the audio or video file as 'file', or its http(s) URL as 'audio_url'");
+    }
+    let upload = file;
     try {
       const engine = this.engines.get(engineFromPath ?? dto.engine ?? this.config.DEFAULT_TRANSCRIPTION_ENGINE);
       const options = this.engineOptions(engine, dto);
       const speakerRoles = this.speakerRoles(dto);
       if (dto.context_id) options.word_boosts = await this.wordBoosts(engine, dto.context_id);
+      if (!upload) {
+        // Downloaded like an upload: streamed to the uploads dir with the same size limit, removed in finally.
+        const dest = path.join(this.temp.uploadsDir, `url-${randomUUID()}`);
+        upload = { path: dest, originalname: '', mimetype: '', size: 0 };
+        const got = await this.urlFetcher.download(dto.audio_url!, dest, { maxBytes: this.config.MAX_FILE_SIZE });
+        upload = { path: dest, originalname: got.filename, mimetype: got.contentType, size: got.sizeBytes };
+      }
+      const file = upload;
       const probe = await this.audio.probe(file.path);
       if (dto.multichannel && probe.channels < 2) {
         throw new JobError('INVALID_OPTION', `multichannel=true needs a recording with 2 or more channels; this one has ${probe.channels}`);
@@ -137,6 +156,7 @@ export class JobsService {
           {
             transcriptId, engine: engine.id, audioKey, options, multichannel: dto.multichannel ?? false,
             ...(speakerRoles ? { speakerRoles } : {}),
+            ...(keyLabel ? { keyLabel } : {}),
             ...(fallbacks.length ? { fallbacks, attemptsPerEngine } : {}),
           },
           attemptsPerEngine * (1 + fallbacks.length),
@@ -155,7 +175,7 @@ export class JobsService {
         message: `queued for transcription by ${engine.id} (${probe.duration_sec?.toFixed(1) ?? '?'} s of ${probe.codec} audio)`,
       };
     } finally {
-      await rm(file.path, { force: true });
+      if (upload) await rm(upload.path, { force: true });
     }
   }
 

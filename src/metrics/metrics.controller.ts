@@ -1,3 +1,5 @@
+import { ApiTags } from '@nestjs/swagger';
+import { Public } from '../auth/api-key.guard.js';
 import { Controller, Get, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { MetricsService } from './metrics.service.js';
@@ -8,6 +10,8 @@ import { MetricsService } from './metrics.service.js';
  * MetricsService. Queue depth and engine availability are read during the scrape from cached or
  * cheap sources; a failing source leaves its gauge empty instead of failing the scrape.
  */
+@ApiTags('operations')
+@Public()
 @Controller('metrics')
 export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}

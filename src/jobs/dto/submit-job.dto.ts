@@ -1,3 +1,4 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { SPEAKER_ROLE_STRATEGIES, type SpeakerRoleStrategy } from '../../transcripts/speaker-roles.js';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
@@ -19,39 +20,46 @@ const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /
  */
 export class SubmitJobDto {
   /** Groups transcripts of one conversation or session (UUID). */
+  @ApiPropertyOptional({ description: 'Groups transcripts of one conversation or session (UUID).', format: 'uuid' })
   @IsOptional()
   @IsUUID('all', { message: 'session_id must be a UUID' })
   session_id?: string;
 
   /** Engine id (`pocketsphinx`, `whisper-rocm`, `whisperx`, `riva`; `asr` = `riva`). Default: DEFAULT_TRANSCRIPTION_ENGINE. Ignored when the path names the engine. */
+  @ApiPropertyOptional({ description: 'Engine id (pocketsphinx, whisper-rocm, whisperx, riva; asr = riva). Default: DEFAULT_TRANSCRIPTION_ENGINE. Ignored when the path names the engine.', example: 'pocketsphinx' })
   @IsOptional()
   @IsString()
   @MaxLength(64)
   engine?: string;
 
   /** Word-boosting context (UUID of a stored context). */
+  @ApiPropertyOptional({ description: 'Word-boosting context (UUID of a stored context).', format: 'uuid' })
   @IsOptional()
   @IsUUID('all', { message: 'context_id must be a UUID' })
   context_id?: string;
 
   /** Spoken language: ISO-639-1 (`en`) or BCP-47 (`en-US`). Absent = engine default or auto-detection. */
+  @ApiPropertyOptional({ description: 'Spoken language: ISO-639-1 (en) or BCP-47 (en-US). Absent = engine default or auto-detection.', example: 'en' })
   @IsOptional()
   @Matches(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$/, { message: "language must be a language code such as 'en' or 'en-US'" })
   language?: string;
 
   /** Engine model (e.g. WhisperX `large-v3`); must be one of the engine's models (see /engines). */
+  @ApiPropertyOptional({ description: 'Engine model (e.g. WhisperX large-v3); must be one of the engine\'s models (see /engines).' })
   @IsOptional()
   @IsString()
   @MaxLength(100)
   model?: string;
 
   /** Speaker diarization. Default: on for engines that can diarize, off otherwise. */
+  @ApiPropertyOptional({ description: 'Speaker diarization. Default: on for engines that can diarize, off otherwise.', type: Boolean })
   @IsOptional()
   @Transform(toBoolean)
   @IsBoolean({ message: 'enable_diarization must be true or false' })
   enable_diarization?: boolean;
 
   /** Fewest speakers to look for (1–20). */
+  @ApiPropertyOptional({ description: 'Fewest speakers to look for (1–20).', minimum: 1, maximum: 20 })
   @IsOptional()
   @Transform(toInt)
   @IsInt({ message: 'min_speakers must be an integer between 1 and 20' })
@@ -60,6 +68,7 @@ export class SubmitJobDto {
   min_speakers?: number;
 
   /** Most speakers to look for (1–20, ≥ min_speakers). */
+  @ApiPropertyOptional({ description: 'Most speakers to look for (1–20, ≥ min_speakers).', minimum: 1, maximum: 20 })
   @IsOptional()
   @Transform(toInt)
   @IsInt({ message: 'max_speakers must be an integer between 1 and 20' })
@@ -68,28 +77,40 @@ export class SubmitJobDto {
   max_speakers?: number;
 
   /** Transcribe each channel on its own; words get speaker_tag = channel index (call-centre recordings). */
+  @ApiPropertyOptional({ description: 'Transcribe each channel on its own; words get speaker_tag = channel index (call-centre recordings).', type: Boolean })
   @IsOptional()
   @Transform(toBoolean)
   @IsBoolean({ message: 'multichannel must be true or false' })
   multichannel?: boolean;
 
   /** Speaker-roles step: `none` (default), `first_speaker` or `keywords`. */
+  @ApiPropertyOptional({ description: 'Speaker-roles step: none (default), first_speaker or keywords.', enum: SPEAKER_ROLE_STRATEGIES })
   @IsOptional()
   @IsIn(SPEAKER_ROLE_STRATEGIES, { message: `speaker_roles must be one of: ${SPEAKER_ROLE_STRATEGIES.join(', ')}` })
   speaker_roles?: SpeakerRoleStrategy;
 
   /** Role names for the speaker-roles step, comma-separated, in order (default `provider,patient`). */
+  @ApiPropertyOptional({ description: 'Role names for the speaker-roles step, comma-separated, in order (default provider,patient).' })
   @IsOptional()
   @Matches(/^[\w -]{1,40}(,[\w -]{1,40}){0,9}$/, { message: 'speaker_role_names must be up to 10 comma-separated names of letters, digits, spaces, _ or -' })
   speaker_role_names?: string;
 
   /** Keywords per role for `speaker_roles=keywords`, as JSON: `{"provider": ["prescribe", "diagnosis"], "patient": ["pain"]}`. */
+  @ApiPropertyOptional({ description: 'Keywords per role for speaker_roles=keywords, as JSON: {"provider": ["prescribe", "diagnosis"], "patient": ["pain"]}.' })
   @IsOptional()
   @IsString()
   @MaxLength(20_000)
   speaker_role_keywords?: string;
 
+  /** http(s) URL of the audio to fetch instead of uploading `file` (exactly one of the two); see docs/security.md. Never logged. */
+  @ApiPropertyOptional({ description: 'http(s) URL of the audio to fetch instead of uploading file (exactly one of the two)', example: 'https://example.com/call.mp3' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(2048, { message: 'audio_url must be at most 2048 characters' })
+  audio_url?: string;
+
   /** Text that biases recognition (Whisper prompt / initial_prompt), up to 1000 characters. */
+  @ApiPropertyOptional({ description: 'Text that biases recognition (Whisper prompt / initial_prompt), up to 1000 characters.' })
   @IsOptional()
   @IsString()
   @MaxLength(1000)

@@ -1,0 +1,98 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { JOB_STAGES } from '../jobs.constants.js';
+import { SubmitJobDto } from './submit-job.dto.js';
+
+/*
+ * OpenAPI schemas of the job API (served at /docs and /docs-json). The TypeScript shapes the
+ * code uses are the interfaces in job-views.ts and engines/engine.spec.ts; these classes document
+ * the same JSON for clients. All times are float seconds.
+ */
+
+export class SubmitJobForm extends SubmitJobDto {
+  @ApiProperty({ type: 'string', format: 'binary', description: 'Audio or video file; any container/codec ffmpeg decodes, with at least one audio stream. At most MAX_FILE_SIZE bytes.' })
+  file!: unknown;
+}
+
+export class SubmitJobResponseSchema {
+  @ApiProperty({ format: 'uuid' }) job_id!: string;
+  @ApiProperty({ format: 'uuid' }) transcript_id!: string;
+  @ApiProperty({ example: 'pocketsphinx' }) engine!: string;
+  @ApiProperty({ enum: ['queued'] }) status!: string;
+  @ApiProperty({ example: 'queued for transcription by pocketsphinx (11.0 s of mp3 audio)' }) message!: string;
+}
+
+export class WordSchema {
+  @ApiProperty({ example: 'country' }) word!: string;
+  @ApiProperty({ description: 'seconds', example: 7.42 }) start!: number;
+  @ApiProperty({ description: 'seconds', example: 7.9 }) end!: number;
+  @ApiProperty({ nullable: true, type: Number, description: '0..1', example: 0.93 }) confidence!: number | null;
+  @ApiProperty({ nullable: true, type: Number, description: '0-based speaker (diarization or channel)', example: 0 }) speaker_tag!: number | null;
+  @ApiPropertyOptional({ description: 'true when the engine returned the word without times and they were interpolated' }) interpolated?: boolean;
+}
+
+export class SegmentSchema {
+  @ApiProperty({ description: 'seconds' }) start!: number;
+  @ApiProperty({ description: 'seconds' }) end!: number;
+  @ApiProperty() text!: string;
+  @ApiProperty({ nullable: true, type: Number }) speaker_tag!: number | null;
+  @ApiProperty({ nullable: true, type: Number, description: '0..1' }) confidence!: number | null;
+  @ApiProperty({ type: [WordSchema] }) words!: WordSchema[];
+}
+
+export class JobStatusSchema {
+  @ApiProperty({ format: 'uuid' }) job_id!: string;
+  @ApiProperty({ enum: ['queued', 'processing', 'completed', 'failed'] }) status!: string;
+  @ApiProperty({ minimum: 0, maximum: 100 }) progress!: number;
+  @ApiProperty({ enum: JOB_STAGES }) stage!: string;
+  @ApiProperty({ format: 'uuid' }) transcript_id!: string;
+  @ApiProperty() engine!: string;
+  @ApiProperty({ nullable: true, type: String, example: 'worker-1:4242' }) worker_id!: string | null;
+  @ApiProperty() message!: string;
+  @ApiPropertyOptional({ description: 'pieces (chunks × channels) transcribed so far' }) chunks_done?: number;
+  @ApiPropertyOptional() chunks_total?: number;
+  @ApiPropertyOptional({ example: { segments_count: 4, duration: 11 } }) result?: Record<string, number>;
+  @ApiPropertyOptional({ example: { code: 'ENGINE_UNAVAILABLE', message: 'connect ECONNREFUSED', retryable: true, attempt: 4, final: true } }) error?: Record<string, unknown>;
+}
+
+export class JobResultSchema {
+  @ApiProperty({ format: 'uuid' }) job_id!: string;
+  @ApiProperty({ format: 'uuid' }) transcript_id!: string;
+  @ApiProperty({ enum: ['completed'] }) status!: string;
+  @ApiProperty() filename!: string;
+  @ApiProperty({ nullable: true, type: String, description: 'presigned GET (1 h) or this API’s audio endpoint; null once deleted by retention' }) audio_url!: string | null;
+  @ApiProperty({ nullable: true, type: String, example: 'en-US' }) language!: string | null;
+  @ApiProperty({ nullable: true, type: Number, description: 'seconds' }) duration!: number | null;
+  @ApiProperty() text!: string;
+  @ApiProperty({ type: [SegmentSchema] }) segments!: SegmentSchema[];
+  @ApiProperty({ nullable: true, type: 'object', additionalProperties: { type: 'string' }, example: { '0': 'provider', '1': 'patient' } }) speaker_roles!: Record<string, string> | null;
+  @ApiProperty({ description: 'engine that produced the result (after any fallback)' }) engine!: string;
+  @ApiProperty({ nullable: true, type: String }) model!: string | null;
+  @ApiProperty({ type: [String], description: 'options the engine ignored, degraded behaviour' }) warnings!: string[];
+}
+
+export class ApiErrorSchema {
+  @ApiProperty({ example: 400 }) statusCode!: number;
+  @ApiProperty({ example: 'Bad Request' }) error!: string;
+  @ApiProperty({ example: 'UNKNOWN_ENGINE', description: 'machine-readable code' }) code!: string;
+  @ApiProperty({ example: "Unknown engine 'kaldi'. Available engines: pocketsphinx.", description: 'what was wrong and what is accepted (a list for field validation errors)' }) message!: string;
+}
+
+export class EngineSchema {
+  @ApiProperty() engine!: string;
+  @ApiProperty() display_name!: string;
+  @ApiProperty() available!: boolean;
+  @ApiProperty({ nullable: true, type: String }) message!: string | null;
+  @ApiProperty({ nullable: true, type: String }) checked_at!: string | null;
+  @ApiProperty() diarization!: boolean;
+  @ApiProperty() word_boosting!: boolean;
+  @ApiProperty() word_timestamps!: boolean;
+  @ApiProperty() language_detection!: boolean;
+  @ApiProperty({ type: [String] }) languages!: string[];
+  @ApiProperty({ type: [String] }) models!: string[];
+  @ApiProperty({ nullable: true, type: Number, description: 'seconds' }) max_duration_sec!: number | null;
+}
+
+export class EnginesSchema {
+  @ApiProperty({ type: 'object', additionalProperties: { $ref: '#/components/schemas/EngineSchema' } }) engines!: Record<string, EngineSchema>;
+  @ApiProperty({ example: 'pocketsphinx' }) default_engine!: string;
+}
