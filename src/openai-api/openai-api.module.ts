@@ -1,0 +1,40 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { MulterModule } from '@nestjs/platform-express';
+import { diskStorage } from 'multer';
+import { AppConfig } from '../config/app-config.js';
+import { TempWorkspaceService } from '../storage/temp-workspace.service.js';
+import { OpenAiApiController } from './openai-api.controller.js';
+import { OpenAiApiService } from './openai-api.service.js';
+
+/**
+ * OpenAI's speech-to-text API under `/v1` (`POST /v1/audio/transcriptions`, `GET /v1/models`),
+ * built on the jobs module's public services only. API role only.
+ */
+@Module({})
+export class OpenAiApiModule {
+  /**
+   * @param jobs the JobsModule instance of the root module, registered with `api: true` (it
+   *   exports JobsService and JobEventsService), so submissions share its queue and workers.
+   * @param engines the EnginesModule instance of the root module (EngineRegistry).
+   */
+  static register(jobs: DynamicModule, engines: DynamicModule): DynamicModule {
+    return {
+      module: OpenAiApiModule,
+      imports: [
+        jobs,
+        engines,
+        MulterModule.registerAsync({
+          inject: [AppConfig, TempWorkspaceService],
+          // The same upload handling as the job API: streamed to TEMP_DIR/uploads, never whole in
+          // memory; multer aborts past MAX_FILE_SIZE with 413.
+          useFactory: (config: AppConfig, temp: TempWorkspaceService) => ({
+            storage: diskStorage({ destination: temp.uploadsDir }),
+            limits: { fileSize: config.MAX_FILE_SIZE, files: 1, fields: 32, fieldSize: 64 * 1024 },
+          }),
+        }),
+      ],
+      controllers: [OpenAiApiController],
+      providers: [OpenAiApiService],
+    };
+  }
+}
