@@ -6,7 +6,7 @@ import { corsOrigins, type AppConfig } from '../config/app-config.js';
  * sees only the CORS-safelisted ones, so it could not honour `Retry-After` after a 429, read the
  * rate-limit budget, or name an export download.
  */
-export const CORS_EXPOSED_HEADERS = ['Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'WWW-Authenticate', 'Content-Disposition'];
+export const CORS_EXPOSED_HEADERS = ['Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'WWW-Authenticate', 'Content-Disposition', 'x-transcription-job-id', 'x-transcription-warnings', 'Idempotent-Replayed'];
 
 /** Request headers a cross-origin page may send: the two ways of presenting an API key, and what uploads and SSE need. */
 export const CORS_ALLOWED_HEADERS = ['Authorization', 'X-API-Key', 'Content-Type', 'Accept', 'Last-Event-ID'];

@@ -381,6 +381,16 @@ export class AppConfig {
   @Min(1)
   @Max(720)
   IDEMPOTENCY_TTL_HOURS = 24;
+
+  /**
+   * Milliseconds `POST /v1/audio/transcriptions` (the OpenAI-compatible API) waits for its job
+   * before answering 504 (default 30 min); the job itself goes on and can be fetched by the
+   * `x-transcription-job-id` the answer carries.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  OPENAI_API_WAIT_TIMEOUT_MS = 1_800_000;
 }
 
 /** Thrown at boot when the environment is invalid; the message lists every bad variable. */

@@ -9,6 +9,8 @@ import { ExportFormatError } from '../transcripts/exports.js';
 import { AccessError } from '../auth/access.errors.js';
 import { URL_FETCH_ERROR_STATUS, UrlFetchError } from '../audio/url-fetch.errors.js';
 import { JobError, type JobErrorCode } from './jobs.errors.js';
+import { WEBHOOK_ERROR_STATUS, WebhookError } from '../webhooks/webhook.errors.js';
+import { IDEMPOTENCY_ERROR_STATUS, IdempotencyError } from '../idempotency/idempotency.errors.js';
 
 const AUDIO_STATUS: Record<AudioErrorCode, number> = {
   AUDIO_EMPTY: HttpStatus.BAD_REQUEST,
@@ -80,6 +82,14 @@ export class ApiErrorFilter implements ExceptionFilter {
       const statusCode = CONTEXT_ERROR_STATUS[exception.code];
       return { statusCode, error: reason(statusCode), code: exception.code, message: exception.message, ...exception.details };
     }
+    if (exception instanceof WebhookError) {
+      const statusCode = WEBHOOK_ERROR_STATUS[exception.code];
+      return { statusCode, error: reason(statusCode), code: exception.code, message: exception.message, ...exception.details };
+    }
+    if (exception instanceof IdempotencyError) {
+      const statusCode = IDEMPOTENCY_ERROR_STATUS[exception.code];
+      return { statusCode, error: reason(statusCode), code: exception.code, message: exception.message, ...exception.details };
+    }
     if (exception instanceof JobError) {
       const statusCode = JOB_STATUS[exception.code];
       return { statusCode, error: reason(statusCode), code: exception.code, message: exception.message, ...exception.details };
@@ -94,6 +104,13 @@ export class ApiErrorFilter implements ExceptionFilter {
       }
       if (statusCode === HttpStatus.PAYLOAD_TOO_LARGE) {
         return { statusCode, error: reason(statusCode), code, message: `the file is larger than the ${this.config.MAX_FILE_SIZE}-byte limit (MAX_FILE_SIZE)`, max_file_size: this.config.MAX_FILE_SIZE };
+      }
+      const unexpected = typeof message === 'string' ? /^Unexpected file field - (.+)$/.exec(message) : null;
+      if (typeof message === 'string' && /^Too many files/i.test(message)) {
+        return { statusCode, error: reason(statusCode), code: 'TOO_MANY_FILES', message: "send exactly one file, in the multipart field 'file' (one file per request)" };
+      }
+      if (unexpected) {
+        return { statusCode, error: reason(statusCode), code: 'UNEXPECTED_FILE_FIELD', message: `unexpected file field '${unexpected[1]}': send the audio as the multipart field 'file' (one file per request)` };
       }
       return { statusCode, error: reason(statusCode), code, message };
     }

@@ -33,6 +33,9 @@ import type { JobResultView, JobStatusView } from './dto/job-views.js';
 import { SubmitJobDto, type SubmitJobResponse } from './dto/submit-job.dto.js';
 import { JobEventsService } from './job-events.service.js';
 import { JobsService, type UploadedAudio } from './jobs.service.js';
+import { rm } from 'node:fs/promises';
+import { IdempotencyService } from '../idempotency/idempotency.service.js';
+import { hashUpload, idempotencyRequestHash, parseIdempotencyKey } from '../idempotency/request-hash.js';
 
 /** `job_id` path parameter: a UUID (400 otherwise). */
 const JobId = () => Param('job_id', new ParseUUIDPipe({ exceptionFactory: () => new BadRequestException('job_id must be a UUID (as returned by POST /api/transcribe/jobs/transcribe)') }));
@@ -48,6 +51,7 @@ const JobId = () => Param('job_id', new ParseUUIDPipe({ exceptionFactory: () => 
 export class JobsController {
   constructor(
     private readonly jobs: JobsService,
+    private readonly idempotency: IdempotencyService,
     private readonly events: JobEventsService,
     private readonly registry: EngineRegistry,
     private readonly health: EngineHealthService,
@@ -72,8 +76,14 @@ export class JobsController {
   @HttpCode(HttpStatus.ACCEPTED)
   @SubmitRateLimit()
   @UseInterceptors(FileInterceptor('file'))
-  submit(@UploadedFile() file: UploadedAudio | undefined, @Body() dto: SubmitJobDto, @ApiKeyLabel() keyLabel: string): Promise<SubmitJobResponse> {
-    return this.jobs.submit(file, dto, undefined, keyLabel);
+  submit(
+    @UploadedFile() file: UploadedAudio | undefined,
+    @Body() dto: SubmitJobDto,
+    @ApiKeyLabel() keyLabel: string,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<SubmitJobResponse> {
+    return this.submitOnce({ route: 'transcribe', file, dto, idempotencyKey, keyLabel, res }, () => this.jobs.submit(file, dto, undefined, keyLabel));
   }
 
   /** Same as `POST /transcribe` with the engine fixed by the path (`asr` = `riva`). */
@@ -95,8 +105,38 @@ export class JobsController {
     @UploadedFile() file: UploadedAudio | undefined,
     @Body() dto: SubmitJobDto,
     @ApiKeyLabel() keyLabel: string,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) res: Response,
   ): Promise<SubmitJobResponse> {
-    return this.jobs.submit(file, dto, engine, keyLabel);
+    return this.submitOnce({ route: `transcribe/${engine}`, file, dto, idempotencyKey, keyLabel, res }, () => this.jobs.submit(file, dto, engine, keyLabel));
+  }
+
+  /**
+   * Runs a submission once per `Idempotency-Key` (docs/webhooks.md): without the header, `submit`
+   * runs as is; with it, the same key and request within IDEMPOTENCY_TTL_HOURS return the first
+   * 202 body again (header `Idempotent-Replayed: true`). Keys are scoped by the caller's API key label.
+   * @throws IdempotencyError 400 IDEMPOTENCY_KEY_INVALID, 409 IDEMPOTENCY_KEY_REUSED / IDEMPOTENCY_IN_PROGRESS
+   */
+  private async submitOnce(
+    request: { route: string; file: UploadedAudio | undefined; dto: SubmitJobDto; idempotencyKey: string | undefined; keyLabel: string; res: Response },
+    submit: () => Promise<SubmitJobResponse>,
+  ): Promise<SubmitJobResponse> {
+    const { file } = request;
+    try {
+      const key = parseIdempotencyKey(request.idempotencyKey);
+      if (key === null) return await submit();
+      const requestHash = idempotencyRequestHash({
+        route: request.route,
+        fields: request.dto,
+        file: file ? { sha256: await hashUpload(file.path), name: file.originalname } : null,
+      });
+      const { response, replayed } = await this.idempotency.execute(request.keyLabel, key, requestHash, submit);
+      if (replayed) request.res.setHeader('Idempotent-Replayed', 'true');
+      return response;
+    } finally {
+      // submit() removes the upload itself; a replay, a conflict or a bad key never reach it.
+      if (file) await rm(file.path, { force: true });
+    }
   }
 
   /**

@@ -23,6 +23,8 @@ import { MetricsCollectors } from './metrics-collectors.js';
 import { JobCancellation } from './cancellation.js';
 import { MaintenanceProcessor, RetentionSweeper } from './retention.processor.js';
 import { TranscriptEntity } from '../transcripts/transcript.entity.js';
+import { WebhooksModule } from '../webhooks/webhooks.module.js';
+import { IdempotencyModule } from '../idempotency/idempotency.module.js';
 
 /**
  * Job lifecycle: submission, queueing, workers, status, SSE. Depends on engines, storage,
@@ -41,9 +43,11 @@ export class JobsModule {
       TypeOrmModule.forFeature([TranscriptJobEntity]),
       BullModule.registerQueue({ name: QueueName.Transcription }, { name: QueueName.Maintenance }),
       TypeOrmModule.forFeature([TranscriptEntity]),
+      // Both roles: the API checks callback URLs, workers enqueue and deliver webhooks.
+      WebhooksModule.register({ worker: options.worker }),
     ];
     if (options.api) {
-      imports.push(ContextsModule);
+      imports.push(ContextsModule, IdempotencyModule);
       providers.push(JobsService, JobEventsService, MetricsCollectors, { provide: APP_FILTER, useClass: ApiErrorFilter });
       controllers.push(JobsController);
       imports.push(
@@ -52,6 +56,8 @@ export class JobsModule {
           // Uploads stream to disk (never whole in memory); multer aborts past MAX_FILE_SIZE with 413.
           useFactory: (config: AppConfig, temp: TempWorkspaceService) => ({
             storage: diskStorage({ destination: temp.uploadsDir }),
+            // Browsers send UTF-8 file names without a charset parameter; busboy's default is latin1.
+            defParamCharset: 'utf8',
             limits: { fileSize: config.MAX_FILE_SIZE, files: 1, fields: 32, fieldSize: 64 * 1024 },
           }),
         }),

@@ -15,6 +15,7 @@ import { EngineRegistry } from '../engines/engine-registry.js';
 import type { TranscribeOptions, TranscriptionEngine } from '../engines/engine.spec.js';
 import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage.driver.js';
 import { TranscriptsService } from '../transcripts/transcripts.service.js';
+import { WebhookService } from '../webhooks/webhook.service.js';
 import type { SpeakerRolesRequest } from '../transcripts/speaker-roles.js';
 import type { JobResultView, JobStatusView } from './dto/job-views.js';
 import type { SubmitJobDto, SubmitJobResponse } from './dto/submit-job.dto.js';
@@ -70,6 +71,7 @@ export class JobsService {
     private readonly contexts: ContextsService,
     private readonly metrics: MetricsService,
     private readonly cancellation: JobCancellation,
+    private readonly webhooks: WebhookService,
     private readonly urlFetcher: UrlFetcher,
     private readonly temp: TempWorkspaceService,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
@@ -97,6 +99,8 @@ export class JobsService {
       const engine = this.engines.get(engineFromPath ?? dto.engine ?? this.config.DEFAULT_TRANSCRIPTION_ENGINE);
       const options = this.engineOptions(engine, dto);
       const speakerRoles = this.speakerRoles(dto);
+      // Checked before anything is stored; throws WebhookError (400) for a bad or private URL or a missing WEBHOOK_SECRET.
+      const callbackUrl = dto.callback_url !== undefined ? await this.webhooks.checkCallbackUrl(dto.callback_url) : null;
       if (dto.context_id) options.word_boosts = await this.wordBoosts(engine, dto.context_id);
       if (!upload) {
         // Downloaded like an upload: streamed to the uploads dir with the same size limit, removed in finally.
@@ -144,6 +148,7 @@ export class JobsService {
             jobId,
             engine: engine.id,
             engineParams,
+            callbackUrl,
             maxRetries: this.config.JOB_MAX_RETRIES,
             attempts: 0,
           });

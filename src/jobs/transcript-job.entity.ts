@@ -26,6 +26,10 @@ export class TranscriptJobEntity {
   @Column({ name: 'engine_params', type: 'jsonb', default: () => "'{}'::jsonb" })
   engineParams: Record<string, unknown>;
 
+  /** Where the job's completion/failure webhook is POSTed (validated at submission), or null for none. */
+  @Column({ name: 'callback_url', type: 'text', nullable: true })
+  callbackUrl: string | null;
+
   /** `host:pid` of the worker that ran the latest attempt. */
   @Column({ name: 'worker_id', type: 'varchar', length: 255, nullable: true })
   workerId: string | null;

@@ -18,6 +18,8 @@ import { ChunkQueues, ChunkWorkers, FinalChunkError } from './chunk-queues.js';
 import { chunkPrefix, engineForAttempt, type ChunkJobData, type ChunkJobResult, type JobProgress, type TranscribeJobData, type TranscribeJobResult } from './jobs.constants.js';
 import { mergePieces, type PiecePlacement } from './pipeline/merge.js';
 import { TranscriptJobEntity } from './transcript-job.entity.js';
+import { completedPayload, failedPayload, type WebhookPayload } from '../webhooks/webhook.constants.js';
+import { WebhookService } from '../webhooks/webhook.service.js';
 import { TranscriptionQueue } from './transcription.queue.js';
 import { WORKER_ID } from './worker-id.js';
 
@@ -106,6 +108,7 @@ export class TranscriptionRunner implements OnApplicationBootstrap {
     private readonly chunkWorkers: ChunkWorkers,
     private readonly queue: TranscriptionQueue,
     private readonly metrics: MetricsService,
+    private readonly webhooks: WebhookService,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
     @InjectRepository(TranscriptJobEntity) private readonly jobs: Repository<TranscriptJobEntity>,
   ) {}
@@ -308,11 +311,17 @@ export class TranscriptionRunner implements OnApplicationBootstrap {
     });
     if (!saved) {
       const current = await this.transcripts.findById(data.transcriptId);
-      if (current?.status === 'completed') return { segments_count: current.segments?.length ?? 0, duration: current.durationSec ?? 0 };
+      if (current?.status === 'completed') {
+        // An earlier run saved it and died, perhaps before queueing the webhook: queue it now. Same
+        // delivery id (X-Webhook-Id), so a webhook already sent is at most repeated, never changed.
+        await this.notifyWebhook(jobId, data.transcriptId, completedPayload({ jobId, transcriptId: data.transcriptId, segmentsCount: current.segments?.length ?? 0, durationSec: current.durationSec ?? 0, text: current.text ?? '' }));
+        return { segments_count: current.segments?.length ?? 0, duration: current.durationSec ?? 0 };
+      }
       throw new JobAttemptError('the job was cancelled while it ran; its result was discarded', false, { code: 'JOB_CANCELLED' });
     }
     this.logger.log(`job ${jobId} completed by ${result.engine.id}: ${result.segments.length} segments, ${durationSec.toFixed(1)} s audio in ${processingSec.toFixed(1)} s${chunks ? ` (${chunks} chunks)` : ''}`, { job_id: jobId, engine: result.engine.id });
     this.metrics.jobFinished({ engine: result.engine.id, status: 'completed', durationSec: processingSec, audioSec: durationSec, processingSec, keyLabel: data.keyLabel });
+    await this.notifyWebhook(jobId, data.transcriptId, completedPayload({ jobId, transcriptId: data.transcriptId, segmentsCount: result.segments.length, durationSec: result.duration_sec, text: result.text }));
     return { segments_count: result.segments.length, duration: result.duration_sec };
   }
 
@@ -338,6 +347,23 @@ export class TranscriptionRunner implements OnApplicationBootstrap {
     const updated = await this.jobs.createQueryBuilder().update().set(patch).where('job_id = :jobId AND completed_at IS NULL', { jobId }).execute();
     if (updated.affected) await this.transcripts.setStatus(transcriptId, final ? 'failed' : 'processing');
     if (final) await this.removeChunkObjects(jobId);
+    // Only the update that made the job final notifies: later errors of sibling chunks, and jobs
+    // ended by DELETE (completed_at already set), send nothing.
+    if (final && updated.affected) await this.notifyWebhook(jobId, transcriptId, failedPayload({ jobId, transcriptId, error: details }));
+  }
+
+  /**
+   * Queues the job's webhook when it was submitted with a callback_url. Never throws: the job's
+   * outcome is recorded already and must not turn into a failure because Redis hiccupped here.
+   */
+  private async notifyWebhook(jobId: string, transcriptId: string, payload: WebhookPayload): Promise<void> {
+    try {
+      const row = await this.jobs.findOne({ where: { jobId }, select: { id: true, callbackUrl: true } });
+      if (!row?.callbackUrl) return;
+      await this.webhooks.enqueue({ jobId, transcriptId, url: row.callbackUrl, event: payload.event, payload });
+    } catch (err) {
+      this.logger.error(`job ${jobId}: queueing its ${payload.event} webhook failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   private async removeChunkObjects(jobId: string): Promise<void> {

@@ -20,7 +20,7 @@ describe('bad input is answered with a clear 4xx and leaves nothing behind', () 
     writeFileSync(headerOnly, readFileSync(fixture('jfk.wav')).subarray(0, 30));
     writeFileSync(empty, Buffer.alloc(0));
     execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'color=c=red:s=64x48:d=1', '-c:v', 'libx264', silentVideo]);
-    gw = await startGateway(testConfig({ MAX_FILE_SIZE: String(300_000) }));
+    gw = await startGateway(testConfig({ MAX_FILE_SIZE: String(300_000), RATE_LIMIT_SUBMIT_PER_MINUTE: '0', RATE_LIMIT_PER_MINUTE: '0' }));
   });
   afterAll(async () => {
     await gw?.close();
@@ -34,7 +34,7 @@ describe('bad input is answered with a clear 4xx and leaves nothing behind', () 
     return { transcripts: t.n as number, jobs: j.n as number, stored, uploads };
   };
 
-  const cases: { name: string; file: () => string | null; fields?: Record<string, string>; route?: string; status: number; code: string; message: RegExp }[] = [
+  const cases: { name: string; file: () => string | null; fields?: Record<string, string>; route?: string; fileField?: string; twoFiles?: boolean; status: number; code: string; message: RegExp }[] = [
     { name: 'no file', file: () => null, status: 400, code: 'FILE_REQUIRED', message: /'file' is required/ },
     { name: 'an empty file', file: () => empty, status: 400, code: 'AUDIO_EMPTY', message: /empty \(0 bytes\)/ },
     { name: 'a text file named .wav', file: () => textAsWav, status: 415, code: 'AUDIO_UNREADABLE', message: /not a readable audio or video file/ },
@@ -47,15 +47,58 @@ describe('bad input is answered with a clear 4xx and leaves nothing behind', () 
     { name: 'a malformed context_id', file: () => fixture('goforward.wav'), fields: { context_id: '1234' }, status: 400, code: 'VALIDATION_FAILED', message: /context_id must be a UUID/ },
     { name: 'a malformed language', file: () => fixture('goforward.wav'), fields: { language: 'English!' }, status: 400, code: 'VALIDATION_FAILED', message: /language must be a language code/ },
     { name: 'an unknown form field', file: () => fixture('goforward.wav'), fields: { temperature: '0.2' }, status: 400, code: 'VALIDATION_FAILED', message: /property temperature should not exist/ },
-    { name: 'a file over MAX_FILE_SIZE', file: () => fixture('jfk.wav'), status: 413, code: 'PAYLOAD_TOO_LARGE', message: /larger than the 300000-byte limit/ },
+    { name: 'a file over MAX_FILE_SIZE (streamed, aborted early)', file: () => fixture('jfk.wav'), status: 413, code: 'PAYLOAD_TOO_LARGE', message: /larger than the 300000-byte limit/ },
+    { name: 'min_speakers that is not a number', file: () => fixture('goforward.wav'), fields: { min_speakers: 'two' }, status: 400, code: 'VALIDATION_FAILED', message: /min_speakers must be an integer between 1 and 20/ },
+    { name: 'max_speakers out of range', file: () => fixture('goforward.wav'), fields: { max_speakers: '50' }, status: 400, code: 'VALIDATION_FAILED', message: /max_speakers must be an integer between 1 and 20/ },
+    { name: 'min_speakers > max_speakers', file: () => fixture('goforward.wav'), fields: { min_speakers: '4', max_speakers: '2' }, status: 400, code: 'INVALID_OPTION', message: /min_speakers \(4\) must not exceed max_speakers \(2\)/ },
+    { name: 'a non-boolean enable_diarization', file: () => fixture('goforward.wav'), fields: { enable_diarization: 'maybe' }, status: 400, code: 'VALIDATION_FAILED', message: /enable_diarization must be true or false/ },
+    { name: 'a non-boolean multichannel', file: () => fixture('goforward.wav'), fields: { multichannel: 'stereo' }, status: 400, code: 'VALIDATION_FAILED', message: /multichannel must be true or false/ },
+    { name: 'multichannel on a mono recording', file: () => fixture('goforward.wav'), fields: { multichannel: 'true' }, status: 400, code: 'INVALID_OPTION', message: /2 or more channels/ },
+    { name: 'an invalid speaker_roles value', file: () => fixture('goforward.wav'), fields: { speaker_roles: 'loudest' }, status: 400, code: 'VALIDATION_FAILED', message: /speaker_roles must be one of/ },
+    { name: 'speaker_role_keywords that is not JSON', file: () => fixture('goforward.wav'), fields: { speaker_roles: 'keywords', speaker_role_keywords: '{provider:' }, status: 400, code: 'INVALID_OPTION', message: /speaker_role_keywords must be a JSON object/ },
+    { name: 'speaker_role_names with odd characters', file: () => fixture('goforward.wav'), fields: { speaker_roles: 'first_speaker', speaker_role_names: '<script>' }, status: 400, code: 'VALIDATION_FAILED', message: /speaker_role_names must be/ },
+    { name: 'a model the engine does not offer', file: () => fixture('goforward.wav'), fields: { model: 'large-v3' }, status: 400, code: 'INVALID_OPTION', message: /model 'large-v3' is not available for engine pocketsphinx; available models: en-us/ },
+    { name: 'an oversized prompt', file: () => fixture('goforward.wav'), fields: { prompt: 'x'.repeat(1001) }, status: 400, code: 'VALIDATION_FAILED', message: /prompt must be shorter than or equal to 1000 characters/ },
+    { name: 'an oversized engine name', file: () => fixture('goforward.wav'), fields: { engine: 'e'.repeat(100) }, status: 400, code: 'VALIDATION_FAILED', message: /engine must be shorter than or equal to 64 characters/ },
+    { name: 'an unknown context_id', file: () => fixture('goforward.wav'), fields: { context_id: '0d6f7a3e-1111-4222-8333-944455566677', engine: 'pocketsphinx' }, status: 400, code: 'INVALID_OPTION', message: /pocketsphinx does not support word boosting/ },
+    { name: 'both file and audio_url', file: () => fixture('goforward.wav'), fields: { audio_url: 'https://example.com/a.wav' }, status: 400, code: 'INVALID_OPTION', message: /either 'file' or 'audio_url', not both/ },
+    { name: 'an audio_url that is not http(s)', file: () => null, fields: { audio_url: 'file:///etc/passwd' }, status: 400, code: 'URL_INVALID', message: /http/ },
+    { name: 'an audio_url on a loopback address', file: () => null, fields: { audio_url: 'http://127.0.0.1:1/a.wav' }, status: 400, code: 'URL_FORBIDDEN_ADDRESS', message: /not allowed|refused|private|loopback/i },
+    { name: 'an oversized audio_url', file: () => null, fields: { audio_url: `https://example.com/${'a'.repeat(3000)}` }, status: 400, code: 'VALIDATION_FAILED', message: /audio_url must be at most 2048 characters/ },
+    { name: 'the file under another field name', file: () => fixture('goforward.wav'), fileField: 'audio', status: 400, code: 'UNEXPECTED_FILE_FIELD', message: /unexpected file field 'audio': send the audio as the multipart field 'file'/ },
+    { name: 'two files', file: () => fixture('goforward.wav'), twoFiles: true, status: 400, code: 'TOO_MANY_FILES', message: /one file per request/ },
   ];
 
-  it.each(cases)('rejects $name with $status', async ({ file, fields, route, status, code, message }) => {
+  it.each(cases)('rejects $name with $status', async ({ file, fields, route, fileField, twoFiles, status, code, message }) => {
     const before = await counts();
-    const res = await submit(gw.url, file(), fields ?? {}, { route });
+    const res = fileField || twoFiles ? await rawSubmit(file()!, fileField ?? 'file', Boolean(twoFiles)) : await submit(gw.url, file(), fields ?? {}, { route });
     expect(res.status).toBe(status);
     expect(res.body.code).toBe(code);
     expect(JSON.stringify(res.body.message)).toMatch(message);
+    expect(await counts()).toEqual(before);
+  });
+
+  /** Multipart with a custom file field name, or the file twice. */
+  async function rawSubmit(path: string, field: string, twice: boolean) {
+    const form = new FormData();
+    const blob = new Blob([readFileSync(path)], { type: 'audio/wav' });
+    form.append(field, blob, 'a.wav');
+    if (twice) form.append(field, blob, 'b.wav');
+    const res = await fetch(`${gw.url}/api/transcribe/jobs/transcribe`, { method: 'POST', body: form });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  it.each([
+    ['a JSON body', 'application/json', '{"file": "audio.wav"}'],
+    ['a plain-text body', 'text/plain', 'hello'],
+    ['an empty body', 'application/octet-stream', ''],
+  ])('rejects %s instead of multipart with a 4xx', async (_name, type, body) => {
+    const before = await counts();
+    const res = await fetch(`${gw.url}/api/transcribe/jobs/transcribe`, { method: 'POST', headers: { 'Content-Type': type }, body });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+    const json = (await res.json()) as { message: string };
+    expect(String(json.message)).toMatch(/file/);
     expect(await counts()).toEqual(before);
   });
 
@@ -66,6 +109,21 @@ describe('bad input is answered with a clear 4xx and leaves nothing behind', () 
       expect(res.status).toBe(404);
       expect(res.body).toMatchObject({ code: 'JOB_NOT_FOUND', message: `no job with id ${id}` });
     }
+  });
+
+  it('answers an unknown job on DELETE with 404 and an unknown export format with 400', async () => {
+    const del = await fetch(`${gw.url}/api/transcribe/jobs/3f1e0c9a-7a53-4f43-9f7e-2b1d8a6c0e11`, { method: 'DELETE' });
+    expect(del.status).toBe(404);
+    const fmt = await getJson(`${gw.url}/api/transcribe/jobs/result/3f1e0c9a-7a53-4f43-9f7e-2b1d8a6c0e11?format=docx`);
+    expect(fmt.status).toBe(400);
+    expect(JSON.stringify(fmt.body)).toMatch(/json, txt, srt, vtt|json.*txt.*srt.*vtt/);
+  });
+
+  it('accepts a unicode file name and keeps it readable', async () => {
+    const res = await submit(gw.url, fixture('goforward.wav'), {}, { filename: 'Überweisung – 会议 🎙.wav' });
+    expect(res.status).toBe(202);
+    const [row] = await gw.db.query('SELECT filename FROM transcripts WHERE id = $1', [res.body.transcript_id]);
+    expect(row.filename).toBe('Überweisung – 会议 🎙.wav');
   });
 
   it('answers a malformed job id with 400', async () => {

@@ -115,6 +115,17 @@ export class SubmitJobDto {
   @IsString()
   @MaxLength(1000)
   prompt?: string;
+
+  /**
+   * URL that receives a signed POST once the job completes or fails (docs/webhooks.md): absolute
+   * http(s), at most 2048 characters; needs WEBHOOK_SECRET on the gateway. Private hosts only with
+   * ALLOW_PRIVATE_URLS=true.
+   */
+  @ApiPropertyOptional({ description: 'URL that receives a signed POST (X-Webhook-Signature) when the job completes or fails; http(s), at most 2048 characters. See docs/webhooks.md.', format: 'uri', maxLength: 2048 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(2048)
+  callback_url?: string;
 }
 
 /** 202 response of a submission. */
