@@ -2,7 +2,8 @@ import { status } from '@grpc/grpc-js';
 import { buildEngines } from '../../src/engines/engines.module.js';
 import { parseRivaEnv } from '../../src/engines/riva/riva.config.js';
 import { RivaEngine } from '../../src/engines/riva/riva.engine.js';
-import { fixture, testConfig } from '../support/env.js';
+import { fixture, scratchDir, testConfig } from '../support/env.js';
+import { buildLongRecording } from '../support/recordings.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { followStream, getJson, submit } from '../support/http.js';
 import { RivaTestServer } from '../support/riva-server.js';
@@ -141,5 +142,31 @@ describe('riva through the gateway (seed alias asr)', () => {
     expect(wrongEngine.status).toBe(400);
     expect(wrongEngine.body.message).toMatch(/pocketsphinx does not support word boosting.*engines that can boost: riva/);
     expect(server.received).toHaveLength(0);
+  });
+  it('sends a long recording as silence-cut chunks, one Recognize each, with offsets added to every time', async () => {
+    const { value } = parseRivaEnv({ RIVA_URI: server.uri, RIVA_MODEL: MODEL, RIVA_CHUNKING_THRESHOLD: '20', RIVA_CHUNK_DURATION: '12' });
+    const chunked = new RivaEngine(value);
+    const pocket = buildEngines({}).engines.find((e) => e.id === 'pocketsphinx')!;
+    const small = await startGateway(testConfig({ JOB_BACKOFF_MS: '100' }), [pocket, chunked]);
+    try {
+      const recording = buildLongRecording(scratchDir('riva-long'), 50);
+      const submitted = await submit(small.url, recording.path, {}, { route: '/api/transcribe/jobs/transcribe/riva' });
+      const events = await followStream<StatusEvent & { chunks_total?: number }>(`${small.url}/api/transcribe/jobs/stream/${submitted.body.job_id}`);
+      expect(events[events.length - 1]!.status).toBe('completed');
+      const total = Math.max(...events.map((e) => e.chunks_total ?? 0));
+      expect(total).toBeGreaterThanOrEqual(3);
+      expect(server.received).toHaveLength(total);
+      // Every request stays far below the gRPC message limits: ≤ 12 s × 1.2 of 16 kHz mono PCM.
+      for (const r of server.received) expect(r.audioBytes).toBeLessThanOrEqual(12 * 1.2 * 32000 + 100);
+      const result = (await getJson<ResultView>(`${small.url}/api/transcribe/jobs/result/${submitted.body.job_id}`)).body;
+      const words = result.segments.flatMap((seg) => seg.words);
+      for (let i = 1; i < words.length; i++) expect(words[i]!.start).toBeGreaterThanOrEqual(words[i - 1]!.start);
+      // Later chunks' words land late in the recording: the offsets were added.
+      expect(words[words.length - 1]!.end).toBeGreaterThan(recording.duration - 15);
+      expect(words[words.length - 1]!.end).toBeLessThanOrEqual(result.duration);
+    } finally {
+      await small.close();
+      chunked.close();
+    }
   });
 });
