@@ -128,5 +128,20 @@ describe('job control: DELETE, fallbacks, retention, health', () => {
     expect(Object.keys(ready.body.details).sort()).toEqual(['postgres', 'redis', 'storage']);
     expect((await getJson(`${gw.url}/health`)).status).toBe(200);
   });
+
+  it('exports Prometheus metrics for jobs, audio seconds, RTF, queue depth and engine health', async () => {
+    const gw = await startGateway(testConfig());
+    gateways.push(gw);
+    const { body } = await submit(gw.url, fixture('goforward.wav'));
+    await followStream(`${gw.url}/api/transcribe/jobs/stream/${body.job_id}`);
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? NaN);
+    expect(value(/^gateway_jobs_total\{engine="pocketsphinx",status="submitted"\} (\d+)/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^gateway_jobs_total\{engine="pocketsphinx",status="completed"\} (\d+)/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^gateway_audio_seconds_total\{engine="pocketsphinx",api_key="anonymous"\} ([\d.]+)/m)).toBeCloseTo(2.79, 1);
+    expect(value(/^gateway_rtf_count\{engine="pocketsphinx"\} (\d+)/m)).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(/^gateway_queue_depth\{queue="transcription",state="completed"\} \d+/m);
+    expect(value(/^gateway_engine_up\{engine="pocketsphinx"\} (\d)/m)).toBe(1);
+  });
 });
 
