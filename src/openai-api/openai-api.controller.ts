@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Param, Post, Req, Res, StreamableFile, UploadedFile, UseFilters, UseInterceptors } from '@nestjs/common';
 import { FileInterceptor } from '@nestjs/platform-express';
+import { ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { Readable } from 'node:stream';
 import { fromEvent, Observable, of, take, type Subscription } from 'rxjs';
@@ -51,6 +52,7 @@ function readableOf(frames: Observable<string>): Readable {
  * (same queue, engines, storage and `transcript_jobs` row) that the request waits for.
  * Errors are OpenAI's shape (OpenAiErrorFilter). Times are float seconds.
  */
+@ApiTags('openai-compatible')
 @Controller('v1')
 @UseFilters(OpenAiErrorFilter)
 export class OpenAiApiController {
@@ -71,6 +73,13 @@ export class OpenAiApiController {
    * after OPENAI_API_WAIT_TIMEOUT_MS (the job continues). A client that disconnects stops the
    * wait, never the job.
    */
+  @ApiOperation({ summary: 'OpenAI transcription API (same queue and engines)', description: 'Fields as OpenAI: file, model (engine id, engine:model or whisper-1), language, prompt, response_format json|text|srt|vtt|verbose_json, timestamp_granularities[], stream. Errors in OpenAI shape {error: {message, type, param, code}}. See docs/openai-api.md.' })
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({ schema: { type: 'object', required: ['file', 'model'], properties: {
+    file: { type: 'string', format: 'binary' }, model: { type: 'string', example: 'pocketsphinx' }, language: { type: 'string', example: 'en' },
+    prompt: { type: 'string' }, response_format: { type: 'string', enum: ['json', 'text', 'srt', 'vtt', 'verbose_json'] },
+    'timestamp_granularities[]': { type: 'array', items: { type: 'string', enum: ['segment', 'word'] } }, stream: { type: 'boolean' },
+  } } })
   @Post('audio/transcriptions')
   @HttpCode(HttpStatus.OK)
   @SubmitRateLimit()
@@ -121,12 +130,14 @@ export class OpenAiApiController {
   }
 
   /** `GET /v1/models`: `{object: "list", data: [{id, object: "model", created, owned_by}]}` — `whisper-1`, every engine id, every `engine:model`. */
+  @ApiOperation({ summary: 'Engines and engine:model pairs as OpenAI models (whisper-1 = the default engine)' })
   @Get('models')
   models(): { object: 'list'; data: ModelObject[] } {
     return { object: 'list', data: this.service.models() };
   }
 
   /** `GET /v1/models/:id` (`whisper-1`, an engine id, or `engine:model`). 404 `model_not_found`. */
+  @ApiOperation({ summary: 'One model' })
   @Get('models/:id')
   model(@Param('id') id: string): ModelObject {
     return this.service.model(id);
