@@ -51,6 +51,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # The Riva adapter loads its .proto files at run time (found by walking up from dist/).
 COPY proto ./proto
+# The web page served at / by the api role.
+COPY public ./public
 
 # The code stays root-owned and read-only to the service; only the data and scratch
 # directories belong to the unprivileged `node` user (uid 1000) of the base image.

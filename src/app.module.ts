@@ -11,6 +11,7 @@ import { JobsModule } from './jobs/jobs.module.js';
 import { StorageModule } from './storage/storage.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { AuthModule } from './auth/auth.module.js';
+import { WebModule } from './web/web.module.js';
 import { OpenAiApiModule } from './openai-api/openai-api.module.js';
 import { redisConnection } from './common/redis.js';
 
@@ -36,7 +37,7 @@ export class AppModule {
         MetricsModule.register({ http: api || config.METRICS_PORT > 0 }),
         enginesModule,
         jobsModule,
-        ...(api ? [AuthModule.register(), HealthModule.register(jobsModule)] : []),
+        ...(api ? [AuthModule.register(), HealthModule.register(jobsModule), WebModule] : []),
         ...(api ? [OpenAiApiModule.register(jobsModule, enginesModule)] : []),
       ],
     };
