@@ -26,6 +26,7 @@ const JOB_STATUS: Record<JobErrorCode, number> = {
   FILE_REQUIRED: HttpStatus.BAD_REQUEST,
   INVALID_OPTION: HttpStatus.BAD_REQUEST,
   AUDIO_GONE: HttpStatus.GONE,
+  RANGE_NOT_SATISFIABLE: HttpStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
 };
 
 /** Error body of every API error: `{statusCode, error, code, message, ...details}`. */

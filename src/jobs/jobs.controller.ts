@@ -221,9 +221,18 @@ export class JobsController {
   @ApiNotFoundResponse({ type: ApiErrorSchema })
   @ApiGoneResponse({ type: ApiErrorSchema, description: 'deleted by retention' })
   @Get('audio/:job_id')
-  async audio(@JobId() jobId: string, @Res({ passthrough: true }) res: Response): Promise<StreamableFile> {
-    const { stream, mimeType, filename } = await this.jobs.audioFile(jobId);
+  async audio(@JobId() jobId: string, @Headers('range') range: string | undefined, @Res({ passthrough: true }) res: Response): Promise<StreamableFile> {
+    const { stream, mimeType, filename, size, partial } = await this.jobs.audioFile(jobId, range);
     res.setHeader('Content-Type', mimeType);
+    // Byte ranges let browsers seek in long recordings without downloading them whole.
+    res.setHeader('Accept-Ranges', 'bytes');
+    if (partial) {
+      res.status(HttpStatus.PARTIAL_CONTENT);
+      res.setHeader('Content-Range', `bytes ${partial.start}-${partial.end}/${size}`);
+      res.setHeader('Content-Length', String(partial.end - partial.start + 1));
+    } else {
+      res.setHeader('Content-Length', String(size));
+    }
     return new StreamableFile(stream, { disposition: `inline; filename*=UTF-8''${encodeURIComponent(filename)}` });
   }
 

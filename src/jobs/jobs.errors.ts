@@ -9,7 +9,9 @@ export type JobErrorCode =
   /** Options that are valid one by one but not together, or not for the chosen engine. */
   | 'INVALID_OPTION'
   /** The audio of a job was deleted (retention) or never stored. */
-  | 'AUDIO_GONE';
+  | 'AUDIO_GONE'
+  /** A Range header outside the audio. */
+  | 'RANGE_NOT_SATISFIABLE';
 
 export class JobError extends Error {
   constructor(

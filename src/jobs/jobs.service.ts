@@ -400,11 +400,21 @@ export class JobsService {
    * The stored original upload of a job, streamed.
    * @throws JobError JOB_NOT_FOUND, AUDIO_GONE
    */
-  async audioFile(jobId: string): Promise<{ stream: Readable; mimeType: string; filename: string }> {
+  async audioFile(jobId: string, range?: string): Promise<{ stream: Readable; mimeType: string; filename: string; size: number; partial?: { start: number; end: number } }> {
     const row = await this.jobs.findOne({ where: { jobId }, relations: { transcript: true } });
     if (!row || !row.transcript) throw new JobError('JOB_NOT_FOUND', `no job with id ${jobId}`);
     const t = row.transcript;
     if (!t.audioKey || !(await this.storage.exists(t.audioKey))) throw new JobError('AUDIO_GONE', 'the audio of this job is no longer stored');
-    return { stream: await this.storage.read(t.audioKey), mimeType: t.mimeType ?? 'application/octet-stream', filename: t.filename };
+    const size = await this.storage.size(t.audioKey);
+    const mimeType = t.mimeType ?? 'application/octet-stream';
+    // A single `bytes=start-end` range (what media players send to seek); anything else gets the whole file.
+    const m = range ? /^bytes=(\d*)-(\d*)$/.exec(range.trim()) : null;
+    if (m && (m[1] || m[2]) && size > 0) {
+      let start = m[1] ? Number(m[1]) : Math.max(0, size - Number(m[2]));
+      let end = m[1] && m[2] ? Math.min(Number(m[2]), size - 1) : size - 1;
+      if (start > end || start >= size) throw new JobError('RANGE_NOT_SATISFIABLE', `the range ${range} is outside the ${size}-byte audio`, { size });
+      return { stream: await this.storage.readRange(t.audioKey, start, end), mimeType, filename: t.filename, size, partial: { start, end } };
+    }
+    return { stream: await this.storage.read(t.audioKey), mimeType, filename: t.filename, size };
   }
 }

@@ -16,6 +16,7 @@ const JOB_ERRORS: Record<JobErrorCode, { status: number; param: string | null; c
   // The two below cannot follow a completed wait; if they do, it is the server's fault.
   JOB_NOT_COMPLETED: { status: HttpStatus.INTERNAL_SERVER_ERROR, param: null, code: 'job_not_completed' },
   AUDIO_GONE: { status: HttpStatus.INTERNAL_SERVER_ERROR, param: null, code: 'audio_gone' },
+  RANGE_NOT_SATISFIABLE: { status: HttpStatus.INTERNAL_SERVER_ERROR, param: null, code: 'range_not_satisfiable' },
 };
 
 /** class-validator's message for a field the DTO does not declare (global ValidationPipe, forbidNonWhitelisted). */

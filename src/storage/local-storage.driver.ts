@@ -38,6 +38,20 @@ export class LocalStorageDriver implements StorageDriver {
     return { size_bytes: (await stat(target)).size };
   }
 
+  async readRange(key: string, start: number, end: number): Promise<Readable> {
+    if (!(await this.exists(key))) throw new StorageNotFoundError(key);
+    return createReadStream(this.pathOf(key), { start, end });
+  }
+
+  async size(key: string): Promise<number> {
+    try {
+      return (await stat(this.pathOf(key))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new StorageNotFoundError(key);
+      throw err;
+    }
+  }
+
   async read(key: string): Promise<Readable> {
     const file = this.pathOf(key);
     if (!(await this.exists(key))) throw new StorageNotFoundError(key);

@@ -184,6 +184,22 @@ export class MinioStorageDriver implements StorageDriver {
   }
 
   /** @throws StorageNotFoundError when the object does not exist. */
+  async readRange(key: string, start: number, end: number): Promise<Readable> {
+    try {
+      return await this.client.getPartialObject(this.bucket, key, start, end - start + 1);
+    } catch (err) {
+      throw this.translate('reading', key, err);
+    }
+  }
+
+  async size(key: string): Promise<number> {
+    try {
+      return (await this.client.statObject(this.bucket, key)).size;
+    } catch (err) {
+      throw this.translate('reading', key, err);
+    }
+  }
+
   async read(key: string): Promise<Readable> {
     try {
       return await this.client.getObject(this.bucket, key);

@@ -44,6 +44,13 @@ export interface StorageDriver {
   put(key: string, source: Readable | string, meta: StoragePutMeta): Promise<{ size_bytes: number }>;
   /** @throws StorageNotFoundError */
   read(key: string): Promise<Readable>;
+  /**
+   * Reads bytes `start`..`end` (inclusive, like an HTTP Range) of the object, for players that seek.
+   * @throws StorageNotFoundError
+   */
+  readRange(key: string, start: number, end: number): Promise<Readable>;
+  /** Size in bytes of the object. @throws StorageNotFoundError */
+  size(key: string): Promise<number>;
   /** Copies the object to a local file (workers decode from local disk). @throws StorageNotFoundError */
   download(key: string, destinationPath: string): Promise<void>;
   /** Deletes the object; deleting a missing key is not an error. */

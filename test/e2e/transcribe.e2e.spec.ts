@@ -90,7 +90,17 @@ describe('transcription through HTTP with pocketsphinx (real Postgres, Redis, ff
     expect(werGateway).toBeLessThan(0.97);
     const audio = await fetch(`${gw.url}${result.body.audio_url}`);
     expect(audio.status).toBe(200);
-    expect(Buffer.from(await audio.arrayBuffer()).equals(readFileSync(fixture('jfk.mp3')))).toBe(true);
+    const original = readFileSync(fixture('jfk.mp3'));
+    expect(Buffer.from(await audio.arrayBuffer()).equals(original)).toBe(true);
+    expect(audio.headers.get('accept-ranges')).toBe('bytes');
+    // Byte ranges, so a player can seek without downloading the whole recording.
+    const part = await fetch(`${gw.url}${result.body.audio_url}`, { headers: { Range: 'bytes=100-199' } });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('content-range')).toBe(`bytes 100-199/${original.length}`);
+    expect(Buffer.from(await part.arrayBuffer()).equals(original.subarray(100, 200))).toBe(true);
+    const tail = await fetch(`${gw.url}${result.body.audio_url}`, { headers: { Range: 'bytes=-10' } });
+    expect(Buffer.from(await tail.arrayBuffer()).equals(original.subarray(original.length - 10))).toBe(true);
+    expect((await fetch(`${gw.url}${result.body.audio_url}`, { headers: { Range: `bytes=${original.length + 5}-` } })).status).toBe(416);
   });
 
   it('transcribes a video container like its audio', async () => {

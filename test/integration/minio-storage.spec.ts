@@ -223,6 +223,15 @@ describe.each(drivers)('StorageDriver contract: %s', (_name, make) => {
     expect(sha256(await readFile(dest))).toBe(sha256(jfk));
   });
 
+  it('reports the size and reads byte ranges (inclusive, like HTTP Range)', async () => {
+    const key = 'range/t1/jfk.wav';
+    await storage.put(key, JFK, { contentType: 'audio/wav' });
+    expect(await storage.size(key)).toBe(jfk.length);
+    expect((await collect(await storage.readRange(key, 44, 1043))).equals(jfk.subarray(44, 1044))).toBe(true);
+    await expect(storage.size('range/missing.wav')).rejects.toBeInstanceOf(StorageNotFoundError);
+    await expect(storage.readRange('range/missing.wav', 0, 9)).rejects.toBeInstanceOf(StorageNotFoundError);
+  });
+
   it('stores a stream with and without a declared length, and a key with a space', async () => {
     const declared = await storage.put('stream/t2/with size.wav', Readable.from([jfk.subarray(0, 1000), jfk.subarray(1000)]), {
       contentType: 'audio/wav',
