@@ -3,6 +3,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { redisConnection } from '../common/redis.js';
 import { AppConfig } from '../config/app-config.js';
+import { isDatabaseUnavailable } from '../database/database-errors.js';
 import { EngineRegistry } from '../engines/engine-registry.js';
 import { ChunkJobName, chunkQueueName, type ChunkJobData, type ChunkJobResult } from './jobs.constants.js';
 import { WORKER_ID } from './worker-id.js';
@@ -122,6 +123,11 @@ export class ChunkWorkers implements OnModuleDestroy {
             });
           } catch (err) {
             if (err instanceof FinalChunkError) throw new UnrecoverableError(err.message);
+            if (isDatabaseUnavailable(err)) {
+              // As for whole jobs (TranscriptionProcessor): an outage spends no attempt.
+              await worker.rateLimit(Math.max(1000, this.config.JOB_BACKOFF_MS));
+              throw Worker.RateLimitError();
+            }
             throw err;
           }
         },
@@ -138,6 +144,7 @@ export class ChunkWorkers implements OnModuleDestroy {
         onPieceDone(job.data).catch((err: unknown) => this.logger.warn(`progress update failed: ${String(err)}`));
       });
       worker.on('error', (err) => this.logger.error(`chunk worker (${engine.id}): ${err.message}`));
+      worker.on('stalled', (jobId) => this.logger.warn(`chunk job ${jobId} stalled (its worker stopped renewing the lock); queued again`));
       this.workers.push(worker);
     }
   }

@@ -146,6 +146,9 @@ export class TranscriptionRunner implements OnApplicationBootstrap {
         .where('job_id = :jobId', { jobId })
         .execute();
       await this.transcripts.setStatus(data.transcriptId, 'processing');
+    } else {
+      // The merge may run on another worker than the split (e.g. after the splitting worker died).
+      await this.jobs.update({ jobId }, { workerId: WORKER_ID });
     }
 
     const started = Date.now();

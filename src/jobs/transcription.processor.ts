@@ -1,7 +1,8 @@
-import { Processor, WorkerHost } from '@nestjs/bullmq';
-import { type OnApplicationBootstrap } from '@nestjs/common';
-import { WaitingChildrenError } from 'bullmq';
+import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
+import { Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { WaitingChildrenError, Worker } from 'bullmq';
 import { AppConfig } from '../config/app-config.js';
+import { isDatabaseUnavailable } from '../database/database-errors.js';
 import { QueueName, type ChunkJobResult, type JobProgress, type TranscribeJobData, type TranscribeJobResult } from './jobs.constants.js';
 import { finalError, type TranscriptionJob } from './transcription.queue.js';
 import { JobAttemptError, TranscriptionRunner, WAITING_FOR_CHUNKS } from './transcription-runner.service.js';
@@ -27,6 +28,8 @@ const envMs = (name: string, fallback: number) => (/^\d+$/.test(process.env[name
   stalledInterval: envMs('WORKER_STALLED_INTERVAL_MS', 30_000),
 })
 export class TranscriptionProcessor extends WorkerHost implements OnApplicationBootstrap {
+  private readonly logger = new Logger(TranscriptionProcessor.name);
+
   constructor(
     private readonly runner: TranscriptionRunner,
     private readonly config: AppConfig,
@@ -68,9 +71,30 @@ export class TranscriptionProcessor extends WorkerHost implements OnApplicationB
       });
     } catch (err) {
       if (err instanceof JobAttemptError && !err.retryable) throw finalError(err.message);
+      if (isDatabaseUnavailable(err)) {
+        // Postgres is down: not this job's fault. Retrying on the backoff schedule would spend every
+        // attempt within seconds and fail the whole queue during an outage. BullMQ's manual rate
+        // limit puts the job back in the queue without spending an attempt and makes this worker
+        // wait before it takes another job.
+        this.logger.warn(`job ${job.id}: the database is unreachable (${err instanceof Error ? err.message : String(err)}); back to the queue, no attempt spent`, { job_id: job.id });
+        await this.worker.rateLimit(Math.max(1000, this.config.JOB_BACKOFF_MS));
+        throw Worker.RateLimitError();
+      }
       throw err;
     }
     if (outcome === WAITING_FOR_CHUNKS) throw new WaitingChildrenError();
     return outcome;
+  }
+
+  /** Connection errors (Redis restarting): logged as JSON lines; without a listener BullMQ prints raw stacks to stderr. */
+  @OnWorkerEvent('error')
+  onError(err: Error): void {
+    this.logger.error(`transcription worker: ${err.message}`);
+  }
+
+  /** A job whose worker died (lock lapsed) went back to the queue; this process noticed. */
+  @OnWorkerEvent('stalled')
+  onStalled(jobId: string): void {
+    this.logger.warn(`job ${jobId} stalled (its worker stopped renewing the lock); queued again`, { job_id: jobId });
   }
 }
