@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, HttpException, HttpStatus, Logger, type Exception
 import type { Request, Response } from 'express';
 import { STATUS_CODES } from 'node:http';
 import { AppConfig } from '../config/app-config.js';
+import { GatewayError } from '../common/gateway-error.js';
 import { AudioError, type AudioErrorCode } from '../audio/audio.errors.js';
 import { UnknownEngineError } from '../engines/engine-registry.js';
 import { CONTEXT_ERROR_STATUS, ContextError } from '../contexts/contexts.errors.js';
@@ -64,6 +65,9 @@ export class ApiErrorFilter implements ExceptionFilter {
 
   private toBody(exception: unknown, multipart: boolean): ApiErrorBody {
     const reason = (status: number) => STATUS_CODES[status] ?? 'Error';
+    if (exception instanceof GatewayError) {
+      return { statusCode: exception.status, error: reason(exception.status), ...exception.toPublic() };
+    }
     if (exception instanceof AudioError) {
       const statusCode = AUDIO_STATUS[exception.code];
       return { statusCode, error: reason(statusCode), code: exception.code, message: exception.message, accepted: 'any audio or video file ffmpeg can decode, with at least one audio stream' };

@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { rm } from 'node:fs/promises';
 import { AudioError } from '../audio/audio.errors.js';
 import { AppConfig } from '../config/app-config.js';
+import { GatewayError } from '../common/gateway-error.js';
 import { UnknownEngineError } from '../engines/engine-registry.js';
 import { JobError, type JobErrorCode } from '../jobs/jobs.errors.js';
 import { TRANSCRIPTION_FIELDS } from './dto/transcription-request.dto.js';
@@ -75,6 +76,9 @@ export class OpenAiErrorFilter implements ExceptionFilter {
     if (exception instanceof JobError) {
       const { status, param, code } = JOB_ERRORS[exception.code];
       return new OpenAiError(status, exception.message, undefined, param, code);
+    }
+    if (exception instanceof GatewayError) {
+      return new OpenAiError(exception.status, exception.message, exception.status === 429 ? 'requests' : undefined, null, exception.code.toLowerCase());
     }
     if (exception instanceof HttpException) return this.fromHttpException(exception);
     return new OpenAiError(500, 'The server had an error while processing your request.', 'server_error', null, 'internal_error');
