@@ -78,7 +78,11 @@ export class OpenAiErrorFilter implements ExceptionFilter {
       return new OpenAiError(status, exception.message, undefined, param, code);
     }
     if (exception instanceof GatewayError) {
-      return new OpenAiError(exception.status, exception.message, exception.status === 429 ? 'requests' : undefined, null, exception.code.toLowerCase());
+      const { status } = exception;
+      // OpenAI's own codes where the SDKs look for them; the gateway's code lower-cased otherwise.
+      if (status === HttpStatus.UNAUTHORIZED || status === HttpStatus.FORBIDDEN) return new OpenAiError(status, exception.message, 'invalid_request_error', null, 'invalid_api_key');
+      if (status === HttpStatus.TOO_MANY_REQUESTS) return new OpenAiError(status, exception.message, 'requests', null, 'rate_limit_exceeded');
+      return new OpenAiError(status, exception.message, undefined, null, exception.code.toLowerCase());
     }
     if (exception instanceof HttpException) return this.fromHttpException(exception);
     return new OpenAiError(500, 'The server had an error while processing your request.', 'server_error', null, 'internal_error');
