@@ -19,7 +19,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
 import { AudioService } from '../src/audio/audio.service.js';
-import { planChunks } from '../src/audio/chunk-plan.js';
+import { planChunks } from '../src/transcription/long-audio/chunk-plan.js';
 import { loadConfig, parseEnv } from '../src/config/app-config.js';
 import { PocketsphinxConfig } from '../src/engines/pocketsphinx/pocketsphinx.config.js';
 import { PocketsphinxEngine } from '../src/engines/pocketsphinx/pocketsphinx.engine.js';

@@ -3,7 +3,7 @@ import { open, stat } from 'node:fs/promises';
 import { AppConfig } from '../config/app-config.js';
 import { runProcess } from '../common/process.js';
 import { AudioError } from './audio.errors.js';
-import { parseSilencedetect, type Silence } from './chunk-plan.js';
+import { parseSilencedetect, type Silence } from './silences.js';
 
 /** What ffprobe says about an input file. */
 export interface AudioProbe {

@@ -4,8 +4,9 @@ import { InitialSchema1763780000000 } from '../../migrations/1763780000000-Initi
 import { AddOpenAiEngine1763790000000 } from '../../migrations/1763790000000-AddOpenAiEngine.js';
 import { Contexts1763800000000 } from '../../migrations/1763800000000-Contexts.js';
 import { WebhooksIdempotency1763810000000 } from '../../migrations/1763810000000-WebhooksIdempotency.js';
+import { EngineIdText1763820000000 } from '../../migrations/1763820000000-EngineIdText.js';
 import { ContextEntity } from '../contexts/context.entity.js';
-import { TranscriptJobEntity } from '../jobs/transcript-job.entity.js';
+import { TranscriptJobEntity } from '../transcription/transcript-job.entity.js';
 import { TranscriptEntity } from '../transcripts/transcript.entity.js';
 import { WebhookDeliveryEntity } from '../webhooks/webhook-delivery.entity.js';
 import { IdempotencyKeyEntity } from '../idempotency/idempotency-key.entity.js';
@@ -14,7 +15,7 @@ import { IdempotencyKeyEntity } from '../idempotency/idempotency-key.entity.js';
  * Every migration, in order. Listed explicitly rather than globbed: the same list then works
  * compiled (dist/) and under ts-jest, and TypeORM never needs a dynamic import.
  */
-export const MIGRATIONS = [InitialSchema1763780000000, AddOpenAiEngine1763790000000, Contexts1763800000000, WebhooksIdempotency1763810000000];
+export const MIGRATIONS = [InitialSchema1763780000000, AddOpenAiEngine1763790000000, Contexts1763800000000, WebhooksIdempotency1763810000000, EngineIdText1763820000000];
 
 /** Every entity the gateway maps. */
 export const ENTITIES = [TranscriptEntity, TranscriptJobEntity, ContextEntity, WebhookDeliveryEntity, IdempotencyKeyEntity];

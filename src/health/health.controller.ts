@@ -2,7 +2,7 @@ import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { Public } from '../auth/api-key.guard.js';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator, type HealthCheckResult } from '@nestjs/terminus';
-import { TranscriptionQueue } from '../jobs/transcription.queue.js';
+import { TranscriptionQueue } from '../transcription/transcription.queue.js';
 import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage.driver.js';
 
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));

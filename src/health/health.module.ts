@@ -2,10 +2,10 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { HealthController } from './health.controller.js';
 
-/** Liveness/readiness over HTTP (terminus). Takes the JobsModule instance for its Redis ping. */
+/** Liveness/readiness over HTTP (terminus). Takes the TranscriptionModule instance for its Redis ping. */
 @Module({})
 export class HealthModule {
-  static register(jobs: DynamicModule): DynamicModule {
-    return { module: HealthModule, imports: [TerminusModule, jobs], controllers: [HealthController] };
+  static register(transcription: DynamicModule): DynamicModule {
+    return { module: HealthModule, imports: [TerminusModule, transcription], controllers: [HealthController] };
   }
 }

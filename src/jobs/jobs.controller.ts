@@ -22,17 +22,18 @@ import { FileInterceptor } from '@nestjs/platform-express';
 import { ApiAcceptedResponse, ApiBadRequestResponse, ApiBody, ApiConflictResponse, ApiConsumes, ApiExtraModels, ApiGoneResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiPayloadTooLargeResponse, ApiProduces, ApiQuery, ApiTags, ApiUnprocessableEntityResponse, ApiUnsupportedMediaTypeResponse } from '@nestjs/swagger';
 import { ApiKeyLabel } from '../auth/api-key.guard.js';
 import { SubmitRateLimit } from '../auth/throttle.js';
-import { ApiErrorSchema, EngineSchema, EnginesSchema, JobResultSchema, JobStatusSchema, SubmitJobForm, SubmitJobResponseSchema } from './dto/openapi.js';
+import { ApiErrorSchema, EngineSchema, JobResultSchema, JobStatusSchema, SubmitJobForm, SubmitJobResponseSchema } from './dto/openapi.js';
 import type { Response } from 'express';
 import type { Observable } from 'rxjs';
-import { AppConfig } from '../config/app-config.js';
-import { EngineHealthService } from '../engines/engine-health.service.js';
-import { EngineRegistry } from '../engines/engine-registry.js';
 import { EXPORT_CONTENT_TYPES, exportContentDisposition, pickFormat, toSrt, toText, toVtt } from '../transcripts/exports.js';
 import type { JobResultView, JobStatusView } from './dto/job-views.js';
 import { SubmitJobDto, type SubmitJobResponse } from './dto/submit-job.dto.js';
-import { JobEventsService } from './job-events.service.js';
-import { JobsService, type UploadedAudio } from './jobs.service.js';
+import { JobStreamService } from './job-stream.service.js';
+import { JobQueryService } from './job-query.service.js';
+import { SubmissionService, type UploadedAudio } from './submission.service.js';
+import { JobControl } from '../transcription/job-control.js';
+import { JobError } from './jobs.errors.js';
+import { create as contentDisposition } from 'content-disposition';
 import { rm } from 'node:fs/promises';
 import { IdempotencyService } from '../idempotency/idempotency.service.js';
 import { hashUpload, idempotencyRequestHash, parseIdempotencyKey } from '../idempotency/request-hash.js';
@@ -50,12 +51,11 @@ const JobId = () => Param('job_id', new ParseUUIDPipe({ exceptionFactory: () => 
 @Controller('api/transcribe/jobs')
 export class JobsController {
   constructor(
-    private readonly jobs: JobsService,
+    private readonly submissions: SubmissionService,
+    private readonly queries: JobQueryService,
+    private readonly control: JobControl,
     private readonly idempotency: IdempotencyService,
-    private readonly events: JobEventsService,
-    private readonly registry: EngineRegistry,
-    private readonly health: EngineHealthService,
-    private readonly config: AppConfig,
+    private readonly streams: JobStreamService,
   ) {}
 
   /**
@@ -83,7 +83,7 @@ export class JobsController {
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<SubmitJobResponse> {
-    return this.submitOnce({ route: 'transcribe', file, dto, idempotencyKey, keyLabel, res }, () => this.jobs.submit(file, dto, undefined, keyLabel));
+    return this.submitOnce({ route: 'transcribe', file, dto, idempotencyKey, keyLabel, res }, () => this.submissions.submit(file, dto, undefined, keyLabel));
   }
 
   /** Same as `POST /transcribe` with the engine fixed by the path (`asr` = `riva`). */
@@ -108,7 +108,7 @@ export class JobsController {
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<SubmitJobResponse> {
-    return this.submitOnce({ route: `transcribe/${engine}`, file, dto, idempotencyKey, keyLabel, res }, () => this.jobs.submit(file, dto, engine, keyLabel));
+    return this.submitOnce({ route: `transcribe/${engine}`, file, dto, idempotencyKey, keyLabel, res }, () => this.submissions.submit(file, dto, engine, keyLabel));
   }
 
   /**
@@ -152,9 +152,10 @@ export class JobsController {
   @ApiNotFoundResponse({ type: ApiErrorSchema })
   @Delete(':job_id')
   async remove(@JobId() jobId: string, @Res({ passthrough: true }) res: Response): Promise<{ job_id: string; status: 'cancelled' | 'deleted' }> {
-    const outcome = await this.jobs.remove(jobId);
-    res.status(outcome.status === 'cancelled' ? HttpStatus.ACCEPTED : HttpStatus.OK);
-    return outcome;
+    const outcome = await this.control.remove(jobId);
+    if (outcome === 'not-found') throw new JobError('JOB_NOT_FOUND', `no job with id ${jobId}`);
+    res.status(outcome === 'cancelled' ? HttpStatus.ACCEPTED : HttpStatus.OK);
+    return { job_id: jobId, status: outcome };
   }
 
   /** Job status: `{job_id, status, progress 0–100, stage, transcript_id, engine, worker_id, message, result?, error?}`. 404 unknown id. */
@@ -164,7 +165,7 @@ export class JobsController {
   @ApiNotFoundResponse({ type: ApiErrorSchema })
   @Get('status/:job_id')
   status(@JobId() jobId: string): Promise<JobStatusView> {
-    return this.jobs.status(jobId);
+    return this.queries.status(jobId);
   }
 
   /**
@@ -178,8 +179,8 @@ export class JobsController {
   @ApiNotFoundResponse({ type: ApiErrorSchema })
   @Sse('stream/:job_id')
   async stream(@JobId() jobId: string): Promise<Observable<MessageEvent>> {
-    const initial = await this.jobs.status(jobId);
-    return this.events.stream(jobId, initial);
+    const initial = await this.queries.status(jobId);
+    return this.streams.stream(jobId, initial);
   }
 
   /**
@@ -206,7 +207,7 @@ export class JobsController {
   ): Promise<JobResultView | string> {
     // Checked before the lookup so that a bad format is a 400 whatever the job's state.
     const chosen = pickFormat(format === undefined ? undefined : String(format), accept);
-    const view = await this.jobs.result(jobId, `/api/transcribe/jobs/audio/${jobId}`);
+    const view = await this.queries.result(jobId, `/api/transcribe/jobs/audio/${jobId}`);
     res.setHeader('Vary', 'Accept');
     if (chosen === 'json') return view;
     res.setHeader('Content-Type', EXPORT_CONTENT_TYPES[chosen]);
@@ -222,7 +223,7 @@ export class JobsController {
   @ApiGoneResponse({ type: ApiErrorSchema, description: 'deleted by retention' })
   @Get('audio/:job_id')
   async audio(@JobId() jobId: string, @Headers('range') range: string | undefined, @Res({ passthrough: true }) res: Response): Promise<StreamableFile> {
-    const { stream, mimeType, filename, size, partial } = await this.jobs.audioFile(jobId, range);
+    const { stream, mimeType, filename, size, partial } = await this.queries.audioFile(jobId, range);
     res.setHeader('Content-Type', mimeType);
     // Byte ranges let browsers seek in long recordings without downloading them whole.
     res.setHeader('Accept-Ranges', 'bytes');
@@ -233,30 +234,6 @@ export class JobsController {
     } else {
       res.setHeader('Content-Length', String(size));
     }
-    return new StreamableFile(stream, { disposition: `inline; filename*=UTF-8''${encodeURIComponent(filename)}` });
-  }
-
-  /**
-   * Every enabled engine with its cached availability (periodic probes; never waits on an engine)
-   * and capabilities: `{engines: {<id>: {engine, display_name, available, message, checked_at, …capabilities}}, default_engine}`.
-   */
-  @ApiOperation({ summary: 'Enabled engines with cached availability and capabilities' })
-  @ApiOkResponse({ type: EnginesSchema })
-  @Get('engines')
-  engines(): { engines: Record<string, Record<string, unknown>>; default_engine: string } {
-    const engines: Record<string, Record<string, unknown>> = {};
-    for (const engine of this.registry.all()) {
-      const state = this.health.state(engine.id);
-      engines[engine.id] = {
-        engine: engine.id,
-        display_name: engine.displayName,
-        available: state.available,
-        message: state.message ?? null,
-        checked_at: state.checked_at,
-        details: state.details ?? {},
-        ...engine.capabilities,
-      };
-    }
-    return { engines, default_engine: EngineRegistry.canonicalId(this.config.DEFAULT_TRANSCRIPTION_ENGINE) };
+    return new StreamableFile(stream, { disposition: contentDisposition(filename, { type: 'inline' }) });
   }
 }

@@ -1,4 +1,7 @@
-/** Failures of the jobs module's own rules; mapped to HTTP by ApiErrorFilter. */
+import { HttpStatus } from '@nestjs/common';
+import { GatewayError } from '../common/gateway-error.js';
+
+/** Failures of the job API's own rules. */
 export type JobErrorCode =
   /** No job with that id. */
   | 'JOB_NOT_FOUND'
@@ -13,13 +16,26 @@ export type JobErrorCode =
   /** A Range header outside the audio. */
   | 'RANGE_NOT_SATISFIABLE';
 
-export class JobError extends Error {
+/** HTTP status of every JobErrorCode. */
+export const JOB_ERROR_STATUS: Record<JobErrorCode, number> = {
+  JOB_NOT_FOUND: HttpStatus.NOT_FOUND,
+  JOB_NOT_COMPLETED: HttpStatus.CONFLICT,
+  FILE_REQUIRED: HttpStatus.BAD_REQUEST,
+  INVALID_OPTION: HttpStatus.BAD_REQUEST,
+  AUDIO_GONE: HttpStatus.GONE,
+  RANGE_NOT_SATISFIABLE: HttpStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+};
+
+export class JobError extends GatewayError {
+  /**
+   * @param publicFields safe, machine-readable fields that join the error body (e.g. `status`,
+   *   `available_models`).
+   */
   constructor(
     readonly code: JobErrorCode,
     message: string,
-    readonly details: Record<string, unknown> = {},
+    publicFields: Record<string, unknown> = {},
   ) {
-    super(message);
-    this.name = 'JobError';
+    super(message, { status: JOB_ERROR_STATUS[code], publicFields });
   }
 }

@@ -1,56 +1,36 @@
-import { BullModule } from '@nestjs/bullmq';
-import { Module, type DynamicModule, type Provider } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { Module, type DynamicModule } from '@nestjs/common';
 import { MulterModule } from '@nestjs/platform-express';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { diskStorage } from 'multer';
 import { AudioModule } from '../audio/audio.module.js';
-import { ContextsModule } from '../contexts/contexts.module.js';
 import { AppConfig } from '../config/app-config.js';
-import { TempWorkspaceService } from '../storage/temp-workspace.service.js';
-import { TranscriptsModule } from '../transcripts/transcripts.module.js';
-import { ApiErrorFilter } from './api-error.filter.js';
-import { JobEventsService } from './job-events.service.js';
-import { JobsController } from './jobs.controller.js';
-import { QueueName } from './jobs.constants.js';
-import { JobsService } from './jobs.service.js';
-import { TranscriptJobEntity } from './transcript-job.entity.js';
-import { TranscriptionProcessor } from './transcription.processor.js';
-import { TranscriptionQueue } from './transcription.queue.js';
-import { TranscriptionRunner } from './transcription-runner.service.js';
-import { ChunkQueues, ChunkWorkers } from './chunk-queues.js';
-import { MetricsCollectors } from './metrics-collectors.js';
-import { JobCancellation } from './cancellation.js';
-import { MaintenanceProcessor, RetentionSweeper } from './retention.processor.js';
-import { TranscriptEntity } from '../transcripts/transcript.entity.js';
-import { WebhooksModule } from '../webhooks/webhooks.module.js';
+import { ContextsModule } from '../contexts/contexts.module.js';
 import { IdempotencyModule } from '../idempotency/idempotency.module.js';
+import { TempWorkspaceService } from '../storage/temp-workspace.service.js';
+import { WebhooksModule } from '../webhooks/webhooks.module.js';
+import { EnginesController } from './engines.controller.js';
+import { JobQueryService } from './job-query.service.js';
+import { JobStreamService } from './job-stream.service.js';
+import { JobsController } from './jobs.controller.js';
+import { SubmissionService } from './submission.service.js';
+import { SubmitOptionsResolver } from './submit-options.js';
 
 /**
- * Job lifecycle: submission, queueing, workers, status, SSE. Depends on engines, storage,
- * transcripts and audio — never the other way round. The EnginesModule instance is passed in by
- * the root module so api and worker roles share one registry.
+ * The job API (API role): submission, status, SSE, results, audio, cancellation and the engine
+ * list under `/api/transcribe/jobs`. Thin over the transcription pipeline, whose module instance
+ * (registered with `api: true`) is passed in by the root module, as is the engines module.
  */
 @Module({})
 export class JobsModule {
-  static register(options: { api: boolean; worker: boolean; engines: DynamicModule }): DynamicModule {
-    const providers: Provider[] = [TranscriptionQueue, ChunkQueues, JobCancellation];
-    const controllers = [];
-    const imports = [
-      options.engines,
-      AudioModule,
-      TranscriptsModule,
-      TypeOrmModule.forFeature([TranscriptJobEntity]),
-      BullModule.registerQueue({ name: QueueName.Transcription }, { name: QueueName.Maintenance }),
-      TypeOrmModule.forFeature([TranscriptEntity]),
-      // Both roles: the API checks callback URLs, workers enqueue and deliver webhooks.
-      WebhooksModule.register({ worker: options.worker }),
-    ];
-    if (options.api) {
-      imports.push(ContextsModule, IdempotencyModule);
-      providers.push(JobsService, JobEventsService, MetricsCollectors, { provide: APP_FILTER, useClass: ApiErrorFilter });
-      controllers.push(JobsController);
-      imports.push(
+  static register(options: { transcription: DynamicModule; engines: DynamicModule; webhooks: DynamicModule }): DynamicModule {
+    return {
+      module: JobsModule,
+      imports: [
+        options.transcription,
+        options.engines,
+        options.webhooks,
+        AudioModule,
+        ContextsModule,
+        IdempotencyModule,
         MulterModule.registerAsync({
           inject: [AppConfig, TempWorkspaceService],
           // Uploads stream to disk (never whole in memory); multer aborts past MAX_FILE_SIZE with 413.
@@ -61,9 +41,10 @@ export class JobsModule {
             limits: { fileSize: config.MAX_FILE_SIZE, files: 1, fields: 32, fieldSize: 64 * 1024 },
           }),
         }),
-      );
-    }
-    if (options.worker) providers.push(ChunkWorkers, TranscriptionRunner, TranscriptionProcessor, RetentionSweeper, MaintenanceProcessor);
-    return { module: JobsModule, imports, providers, controllers, exports: [TranscriptionQueue, ...(options.api ? [JobsService, JobEventsService] : [])] };
+      ],
+      controllers: [JobsController, EnginesController],
+      providers: [SubmitOptionsResolver, SubmissionService, JobQueryService, JobStreamService],
+      exports: [SubmissionService, JobQueryService, JobStreamService],
+    };
   }
 }

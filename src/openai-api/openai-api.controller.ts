@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { fromEvent, Observable, of, take, type Subscription } from 'rxjs';
 import { ApiKeyLabel } from '../auth/api-key.guard.js';
 import { SubmitRateLimit } from '../auth/throttle.js';
-import type { UploadedAudio } from '../jobs/jobs.service.js';
+import type { UploadedAudio } from '../jobs/submission.service.js';
 import { EXPORT_CONTENT_TYPES, toSrt, toVtt } from '../transcripts/exports.js';
 import { TranscriptionRequestDto } from './dto/transcription-request.dto.js';
 import { OpenAiApiService, type ModelObject } from './openai-api.service.js';

@@ -13,8 +13,8 @@ import { OpenAiApiService } from './openai-api.service.js';
 @Module({})
 export class OpenAiApiModule {
   /**
-   * @param jobs the JobsModule instance of the root module, registered with `api: true` (it
-   *   exports JobsService and JobEventsService), so submissions share its queue and workers.
+   * @param jobs the JobsModule instance of the root module, (it exports SubmissionService,
+   *   JobQueryService and JobStreamService), so submissions share its queue and workers.
    * @param engines the EnginesModule instance of the root module (EngineRegistry).
    */
   static register(jobs: DynamicModule, engines: DynamicModule): DynamicModule {

@@ -4,8 +4,9 @@ import { AppConfig } from '../config/app-config.js';
 import { EngineRegistry } from '../engines/engine-registry.js';
 import type { JobResultView, JobStatusView } from '../jobs/dto/job-views.js';
 import type { SubmitJobDto } from '../jobs/dto/submit-job.dto.js';
-import { JobEventsService } from '../jobs/job-events.service.js';
-import { JobsService, type UploadedAudio } from '../jobs/jobs.service.js';
+import { JobStreamService } from '../jobs/job-stream.service.js';
+import { JobQueryService } from '../jobs/job-query.service.js';
+import { SubmissionService, type UploadedAudio } from '../jobs/submission.service.js';
 import type { ResponseFormat, TimestampGranularity, TranscriptionRequestDto } from './dto/transcription-request.dto.js';
 import { OpenAiError } from './openai-error.js';
 import { sseFrame, streamEvents } from './responses.js';
@@ -64,8 +65,9 @@ export class OpenAiApiService {
   constructor(
     private readonly config: AppConfig,
     private readonly registry: EngineRegistry,
-    private readonly jobs: JobsService,
-    private readonly events: JobEventsService,
+    private readonly submissions: SubmissionService,
+    private readonly queries: JobQueryService,
+    private readonly streams: JobStreamService,
   ) {}
 
   /**
@@ -155,7 +157,7 @@ export class OpenAiApiService {
       ...(dto.language ? { language: dto.language } : {}),
       ...(dto.prompt ? { prompt: dto.prompt } : {}),
     };
-    const submitted = await this.jobs.submit(file, submission, undefined, keyLabel);
+    const submitted = await this.submissions.submit(file, submission, undefined, keyLabel);
     return submitted.job_id;
   }
 
@@ -165,13 +167,13 @@ export class OpenAiApiService {
    * (a client that left) stops the wait but never the job.
    */
   outcome$(jobId: string): Observable<Exclude<TranscriptionOutcome, { kind: 'gone' }>> {
-    return defer(() => from(this.jobs.status(jobId))).pipe(
-      switchMap((initial) => this.events.stream(jobId, initial)),
+    return defer(() => from(this.queries.status(jobId))).pipe(
+      switchMap((initial) => this.streams.stream(jobId, initial)),
       map((event) => event.data as JobStatusView),
       takeUntil(timer(this.config.OPENAI_API_WAIT_TIMEOUT_MS)),
       last(null, null),
       switchMap(async (status): Promise<Exclude<TranscriptionOutcome, { kind: 'gone' }>> => {
-        if (status?.status === 'completed') return { kind: 'completed', result: await this.jobs.result(jobId, `/api/transcribe/jobs/audio/${jobId}`) };
+        if (status?.status === 'completed') return { kind: 'completed', result: await this.queries.result(jobId, `/api/transcribe/jobs/audio/${jobId}`) };
         if (status?.status === 'failed') return { kind: 'failed', status };
         return { kind: 'timeout' };
       }),

@@ -36,12 +36,14 @@ export class TranscriptsService {
     return repo.save(repo.create({ ...data, status: 'queued' }));
   }
 
+  /** The transcript with that id, or null. */
   findById(id: string): Promise<TranscriptEntity | null> {
     return this.repo.findOneBy({ id });
   }
 
-  async setStatus(id: string, status: TranscriptStatus): Promise<void> {
-    await this.repo.update({ id }, { status });
+  /** Sets a transcript's status; pass `manager` to take part in the caller's transaction. */
+  async setStatus(id: string, status: TranscriptStatus, manager?: EntityManager): Promise<void> {
+    await this.repository(manager).update({ id }, { status });
   }
 
   /**

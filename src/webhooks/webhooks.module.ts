@@ -8,17 +8,18 @@ import { WebhookProcessor } from './webhook.processor.js';
 import { WebhookQueue } from './webhook.queue.js';
 import { WebhookSender } from './webhook.sender.js';
 import { WebhookService } from './webhook.service.js';
+import { TranscriptionWebhooksListener } from './transcription-webhooks.listener.js';
 
 /**
  * Signed completion/failure webhooks (docs/webhooks.md). Every role gets WebhookService (checking
  * callback URLs at submission, enqueueing deliveries); the worker role also runs the `webhooks`
- * queue's processor. Depends on config, database and BullMQ only: the jobs module calls it, never
- * the other way round. WebhookDeliveryEntity must be listed in ENTITIES (src/database/data-source.ts).
+ * queue's processor. Webhooks are queued on the pipeline's lifecycle events
+ * (TranscriptionWebhooksListener); the pipeline never calls this module. WebhookDeliveryEntity must be listed in ENTITIES (src/database/data-source.ts).
  */
 @Module({})
 export class WebhooksModule {
   static register(options: { worker: boolean }): DynamicModule {
-    const providers: Provider[] = [WebhookQueue, WebhookService];
+    const providers: Provider[] = [WebhookQueue, WebhookService, TranscriptionWebhooksListener];
     if (options.worker) providers.push(WebhookSender, WebhookDeliverer, WebhookProcessor);
     return {
       module: WebhooksModule,

@@ -6,7 +6,7 @@ import { DataSource } from 'typeorm';
 import { ContextsModule } from '../../src/contexts/contexts.module.js';
 import { ContextNotFoundError, ContextsService, toWordBoosts, type ContextView } from '../../src/contexts/contexts.service.js';
 import { dataSourceOptions } from '../../src/database/data-source.js';
-import { ApiErrorFilter } from '../../src/jobs/api-error.filter.js';
+import { ApiErrorFilter } from '../../src/common/api-error.filter.js';
 import { TEST_DATABASE_URL, testConfig } from '../support/env.js';
 
 /**

@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { EngineError } from '../../src/engines/engine.error.js';
 import { buildEngines } from '../../src/engines/engines.module.js';
 import type { EngineAudio, TranscribeContext, TranscribeOptions, TranscriptionEngine, TranscriptionResult } from '../../src/engines/engine.spec.js';
-import { RetentionSweeper } from '../../src/jobs/retention.processor.js';
+import { RetentionSweeper } from '../../src/retention/retention.processor.js';
 import { fixture, scratchDir, testConfig } from '../support/env.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { followStream, getJson, submit } from '../support/http.js';

@@ -1,7 +1,7 @@
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
 import { buildEngines } from '../../src/engines/engines.module.js';
-import { QueueName } from '../../src/jobs/jobs.constants.js';
+import { QueueName } from '../../src/transcription/job-catalog.js';
 import { fixture, testConfig } from '../support/env.js';
 import { FlakyEngine } from '../support/flaky-engine.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';

@@ -30,8 +30,8 @@ describe('migrations on a clean database', () => {
     const applied = await ds.runMigrations();
     expect(applied.length).toBeGreaterThan(0);
     expect(await tables()).toEqual(expect.arrayContaining(['transcript_jobs', 'transcripts']));
-    const enumValues = (await ds.query(`SELECT unnest(enum_range(NULL::transcription_engine))::text AS v`)).map((r: { v: string }) => r.v);
-    expect(enumValues).toEqual(expect.arrayContaining(['riva', 'whisperx', 'whisper-rocm', 'pocketsphinx']));
+    // Engine ids are text checked by the application: the enum of the first migrations is gone.
+    expect(await ds.query(`SELECT 1 FROM pg_type WHERE typname = 'transcription_engine'`)).toEqual([]);
 
     for (let i = 0; i < applied.length; i++) await ds.undoLastMigration();
     expect(await tables()).toEqual([]);
@@ -41,13 +41,13 @@ describe('migrations on a clean database', () => {
     expect(await ds.showMigrations()).toBe(false);
   });
 
-  it('creates transcript_jobs as the seed design: unique transcript and job ids, engine enum, defaults', async () => {
+  it('creates transcript_jobs as the seed design: unique transcript and job ids, engine id as checked text, defaults', async () => {
     const columns = await ds.query(
       `SELECT column_name, data_type, udt_name, is_nullable, column_default FROM information_schema.columns WHERE table_name = 'transcript_jobs'`,
     );
     const col = (name: string) => columns.find((c: { column_name: string }) => c.column_name === name);
     expect(col('job_id')).toMatchObject({ data_type: 'character varying', is_nullable: 'NO' });
-    expect(col('engine')).toMatchObject({ udt_name: 'transcription_engine', is_nullable: 'NO' });
+    expect(col('engine')).toMatchObject({ data_type: 'character varying', is_nullable: 'NO' });
     expect(col('attempts').column_default).toBe('0');
     expect(col('max_retries').column_default).toBe('3');
     expect(col('engine_params').column_default).toContain("'{}'");
@@ -55,7 +55,9 @@ describe('migrations on a clean database', () => {
     await ds.query(`INSERT INTO transcript_jobs (transcript_id, job_id, engine) VALUES ($1, 'j1', 'pocketsphinx')`, [t.id]);
     await expect(ds.query(`INSERT INTO transcript_jobs (transcript_id, job_id, engine) VALUES ($1, 'j2', 'pocketsphinx')`, [t.id])).rejects.toThrow(/unique/);
     await expect(ds.query(`INSERT INTO transcript_jobs (job_id, engine) VALUES ('j1', 'riva')`)).rejects.toThrow(/unique/);
-    await expect(ds.query(`INSERT INTO transcript_jobs (job_id, engine) VALUES ('j3', 'vosk')`)).rejects.toThrow(/invalid input value for enum/);
+    // A new engine needs no migration; a malformed id is still refused.
+    await ds.query(`INSERT INTO transcript_jobs (job_id, engine) VALUES ('j3', 'vosk')`);
+    await expect(ds.query(`INSERT INTO transcript_jobs (job_id, engine) VALUES ('j5', 'Not An Id!')`)).rejects.toThrow(/transcript_jobs_engine_id/);
     await expect(ds.query(`INSERT INTO transcript_jobs (transcript_id, job_id, engine) VALUES (gen_random_uuid(), 'j4', 'riva')`)).rejects.toThrow(/foreign key/);
   });
 });

@@ -1,4 +1,5 @@
-import { parseSilencedetect, planChunks } from '../../src/audio/chunk-plan.js';
+import { parseSilencedetect } from '../../src/audio/silences.js';
+import { planChunks } from '../../src/transcription/long-audio/chunk-plan.js';
 
 describe('planChunks', () => {
   it('cuts inside the pause nearest each target point and tiles the recording with cores', () => {

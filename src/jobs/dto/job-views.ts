@@ -1,5 +1,5 @@
 import type { Segment } from '../../engines/engine.spec.js';
-import type { JobStage, JobStatus } from '../jobs.constants.js';
+import type { JobStage, JobStatus } from '../../transcription/job-catalog.js';
 
 /** `GET /api/transcribe/jobs/status/:job_id` and every SSE event of `GET /stream/:job_id`. */
 export interface JobStatusView {

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { JOB_STAGES } from '../jobs.constants.js';
+import { JOB_STAGES } from '../../transcription/job-catalog.js';
 import { SubmitJobDto } from './submit-job.dto.js';
 
 /*

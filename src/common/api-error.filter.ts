@@ -9,7 +9,7 @@ import { CONTEXT_ERROR_STATUS, ContextError } from '../contexts/contexts.errors.
 import { ExportFormatError } from '../transcripts/exports.js';
 import { AccessError } from '../auth/access.errors.js';
 import { URL_FETCH_ERROR_STATUS, UrlFetchError } from '../audio/url-fetch.errors.js';
-import { JobError, type JobErrorCode } from './jobs.errors.js';
+import { JobError, type JobErrorCode } from '../jobs/jobs.errors.js';
 import { WEBHOOK_ERROR_STATUS, WebhookError } from '../webhooks/webhook.errors.js';
 import { IDEMPOTENCY_ERROR_STATUS, IdempotencyError } from '../idempotency/idempotency.errors.js';
 

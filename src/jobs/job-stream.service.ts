@@ -1,38 +1,32 @@
-import { OnQueueEvent, QueueEventsHost, QueueEventsListener } from '@nestjs/bullmq';
 import type { MessageEvent, OnModuleDestroy } from '@nestjs/common';
 import { Injectable } from '@nestjs/common';
+import { OnEvent } from '@nestjs/event-emitter';
 import { concat, concatMap, distinctUntilChanged, filter, from, interval, map, merge, Observable, of, Subject, takeWhile } from 'rxjs';
 import type { JobStatusView } from './dto/job-views.js';
-import { QueueName, type JobProgress } from './jobs.constants.js';
-import { JobsService } from './jobs.service.js';
+import type { JobProgress } from '../transcription/job-catalog.js';
+import { TranscriptionEvent, type JobChangedEvent } from '../transcription/transcription.events.js';
+import { JobQueryService } from './job-query.service.js';
 
 /** Seconds between safety re-reads of a streamed job's state (covers a Redis reconnect that dropped events). */
 const RESYNC_INTERVAL_MS = 5000;
 
 /**
- * Turns BullMQ queue events into per-job status streams for SSE.
+ * Per-job status streams for SSE, built from the pipeline's typed `Changed` events.
  *
- * One QueueEvents connection per API process fans out to every subscriber through a Subject.
- * Each event only signals "this job changed": the stream then re-reads the job's authoritative
- * status, so events that arrive out of order or twice cannot put a stale state on the wire.
+ * Every subscriber shares one Subject fed by the event bus. Each event only signals "this job
+ * changed" (or carries its progress): the stream then re-reads the job's authoritative status,
+ * so events that arrive out of order or twice cannot put a stale state on the wire.
  */
 @Injectable()
-@QueueEventsListener(QueueName.Transcription)
-export class JobEventsService extends QueueEventsHost implements OnModuleDestroy {
-  private readonly changes = new Subject<{ jobId: string; progress?: Partial<JobProgress> }>();
+export class JobStreamService implements OnModuleDestroy {
+  private readonly changes = new Subject<JobChangedEvent>();
 
-  constructor(private readonly jobs: JobsService) {
-    super();
-  }
+  constructor(private readonly jobs: JobQueryService) {}
 
-  @OnQueueEvent('progress') onProgress({ jobId, data }: { jobId: string; data: unknown }) {
-    this.changes.next({ jobId, progress: typeof data === 'object' && data !== null ? (data as Partial<JobProgress>) : undefined });
+  @OnEvent(TranscriptionEvent.Changed)
+  onChanged(event: JobChangedEvent): void {
+    this.changes.next(event);
   }
-  @OnQueueEvent('active') onActive({ jobId }: { jobId: string }) { this.changes.next({ jobId }); }
-  @OnQueueEvent('completed') onCompleted({ jobId }: { jobId: string }) { this.changes.next({ jobId }); }
-  @OnQueueEvent('failed') onFailed({ jobId }: { jobId: string }) { this.changes.next({ jobId }); }
-  @OnQueueEvent('delayed') onDelayed({ jobId }: { jobId: string }) { this.changes.next({ jobId }); }
-  @OnQueueEvent('waiting') onWaiting({ jobId }: { jobId: string }) { this.changes.next({ jobId }); }
 
   onModuleDestroy(): void {
     this.changes.complete();
@@ -57,7 +51,7 @@ export class JobEventsService extends QueueEventsHost implements OnModuleDestroy
     );
     const updates = signals.pipe(
       concatMap((c): Observable<JobStatusView> => {
-        const p = (c as { progress?: Partial<JobProgress> }).progress;
+        const p: Partial<JobProgress> | undefined = (c as JobChangedEvent).progress;
         if (p && p.stage && last.status !== 'completed' && last.status !== 'failed') {
           return of({ ...last, status: 'processing', stage: p.stage, progress: Math.round(p.progress ?? last.progress), message: p.message ?? last.message, worker_id: p.worker_id ?? last.worker_id, ...(p.chunks_total !== undefined ? { chunks_done: p.chunks_done ?? 0, chunks_total: p.chunks_total } : {}) });
         }

@@ -19,6 +19,7 @@ export class JobCancellation implements OnModuleDestroy {
   private readonly logger = new Logger(JobCancellation.name);
   private publisher: Redis | undefined;
   private subscriber: Redis | undefined;
+  private readonly handlers: ((request: CancelRequest) => void)[] = [];
 
   constructor(private readonly config: AppConfig) {}
 
@@ -31,14 +32,23 @@ export class JobCancellation implements OnModuleDestroy {
     await this.publisher.publish(this.channel, JSON.stringify(request));
   }
 
+  /**
+   * Calls `handler` for every cancellation published by any process. One Redis subscription per
+   * process, shared by every handler (the transcription processor and each chunk processor).
+   */
   async subscribe(handler: (request: CancelRequest) => void): Promise<void> {
+    this.handlers.push(handler);
+    if (this.subscriber) return;
     this.subscriber = new Redis(redisConnection(this.config.REDIS_URL));
     this.subscriber.on('message', (_channel: string, message: string) => {
+      let request: CancelRequest;
       try {
-        handler(JSON.parse(message) as CancelRequest);
+        request = JSON.parse(message) as CancelRequest;
       } catch (err) {
         this.logger.warn(`ignored a malformed cancel message: ${String(err)}`);
+        return;
       }
+      for (const h of this.handlers) h(request);
     });
     await this.subscriber.subscribe(this.channel);
   }

@@ -1,19 +1,19 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable } from '@nestjs/common';
-import { UnrecoverableError, type Job, type Queue } from 'bullmq';
+import { Job, type Queue } from 'bullmq';
 import { AppConfig } from '../config/app-config.js';
-import { QueueName, TranscriptionJobName, type JobProgress, type TranscribeJobData, type TranscribeJobResult } from './jobs.constants.js';
+import { QueueName, TranscriptionJobName, type JobProgress, type TranscriptionJobData, type TranscriptionJobResult } from './job-catalog.js';
 
 /** BullMQ's view of a job, reduced to what the gateway reads. */
 export interface QueuedJobState {
   /** BullMQ state: waiting, prioritized, delayed, active, waiting-children, completed, failed. */
   state: string;
-  data: TranscribeJobData;
+  data: TranscriptionJobData;
   progress: Partial<JobProgress> | null;
   attemptsMade: number;
   /** Attempts allowed in total (1 + retries). */
   attempts: number;
-  returnvalue: TranscribeJobResult | null;
+  returnvalue: TranscriptionJobResult | null;
   failedReason: string | null;
   /** Epoch ms. */
   finishedOn: number | null;
@@ -26,7 +26,7 @@ export interface QueuedJobState {
 @Injectable()
 export class TranscriptionQueue {
   constructor(
-    @InjectQueue(QueueName.Transcription) private readonly queue: Queue<TranscribeJobData, TranscribeJobResult>,
+    @InjectQueue(QueueName.Transcription) private readonly queue: Queue<TranscriptionJobData, TranscriptionJobResult>,
     private readonly config: AppConfig,
   ) {}
 
@@ -36,7 +36,7 @@ export class TranscriptionQueue {
    * JOB_BACKOFF_MS × 2^n (exponential); finished jobs stay in Redis for REDIS_JOB_TTL seconds,
    * then status comes from Postgres.
    */
-  async add(jobId: string, data: TranscribeJobData, attempts: number): Promise<void> {
+  async add(jobId: string, data: TranscriptionJobData, attempts: number): Promise<void> {
     await this.queue.add(TranscriptionJobName.Transcribe, data, {
       jobId,
       attempts,
@@ -68,6 +68,17 @@ export class TranscriptionQueue {
   async updateProgress(jobId: string, progress: JobProgress): Promise<void> {
     const job = await this.queue.getJob(jobId);
     await job?.updateProgress(progress as unknown as object);
+  }
+
+  /**
+   * Chunk jobs of a split job that have finished (BullMQ's processed dependencies of the parent).
+   * @returns 0 when the job is gone.
+   */
+  async childrenDone(jobId: string): Promise<number> {
+    const job = await Job.fromId(this.queue, jobId);
+    if (!job) return 0;
+    const { processed } = await job.getDependenciesCount({ processed: true });
+    return processed ?? 0;
   }
 
   /** Jobs per BullMQ state (waiting, active, delayed, waiting-children, completed, failed…), for metrics. */
@@ -111,10 +122,3 @@ export class TranscriptionQueue {
     }
   }
 }
-
-/** Marks an error as final for BullMQ (no further attempts), keeping the message. */
-export function finalError(message: string): Error {
-  return new UnrecoverableError(message);
-}
-
-export type TranscriptionJob = Job<TranscribeJobData, TranscribeJobResult>;

@@ -1,5 +1,4 @@
 import { Column, CreateDateColumn, Entity, JoinColumn, OneToOne, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
-import { ENGINE_IDS } from '../engines/engine.spec.js';
 import { TranscriptEntity } from '../transcripts/transcript.entity.js';
 
 /** Table `transcript_jobs`: one row per transcription job (the seed design), linked 1:1 to its transcript. */
@@ -19,7 +18,8 @@ export class TranscriptJobEntity {
   @Column({ name: 'job_id', type: 'varchar', length: 255, unique: true })
   jobId: string;
 
-  @Column({ type: 'enum', enum: ENGINE_IDS, enumName: 'transcription_engine' })
+  /** Canonical engine id (text; the application checks it against EngineRegistry). */
+  @Column({ type: 'varchar', length: 64 })
   engine: string;
 
   /** Request options as given to the engine (language, model, diarization…). */

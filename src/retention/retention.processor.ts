@@ -1,4 +1,4 @@
-import { InjectQueue, Processor, WorkerHost } from '@nestjs/bullmq';
+import { InjectQueue, Processor } from '@nestjs/bullmq';
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Queue } from 'bullmq';
@@ -6,7 +6,8 @@ import { In, IsNull, LessThan, Not, type Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { AudioRetentionService } from '../storage/retention.js';
 import { TranscriptEntity } from '../transcripts/transcript.entity.js';
-import { QueueName } from './jobs.constants.js';
+import { CatalogWorkerHost } from '../transcription/catalog-worker-host.js';
+import { MaintenanceJobName, QueueName } from '../transcription/job-catalog.js';
 
 /** Transcripts handled per batch of a sweep. */
 const BATCH = 500;
@@ -53,7 +54,11 @@ export class RetentionSweeper {
 
 /** Worker for the maintenance queue; registers the retention schedule at boot (idempotent upsert). */
 @Processor(QueueName.Maintenance)
-export class MaintenanceProcessor extends WorkerHost implements OnApplicationBootstrap {
+export class MaintenanceProcessor extends CatalogWorkerHost implements OnApplicationBootstrap {
+  readonly queueName = QueueName.Maintenance;
+  readonly handles = [MaintenanceJobName.AudioRetention] as const;
+  protected readonly outageBackoffMs = 60_000;
+
   constructor(
     private readonly sweeper: RetentionSweeper,
     private readonly config: AppConfig,
@@ -64,13 +69,13 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
 
   async onApplicationBootstrap(): Promise<void> {
     await this.queue.upsertJobScheduler(
-      'audio-retention',
+      MaintenanceJobName.AudioRetention,
       { every: this.config.RETENTION_SWEEP_INTERVAL_SEC * 1000 },
-      { name: 'audio-retention', opts: { removeOnComplete: 10, removeOnFail: 10 } },
+      { name: MaintenanceJobName.AudioRetention, opts: { removeOnComplete: 10, removeOnFail: 10 } },
     );
   }
 
-  override async process(): Promise<{ deleted: number }> {
+  protected async handle(): Promise<{ deleted: number }> {
     return { deleted: await this.sweeper.sweep() };
   }
 }

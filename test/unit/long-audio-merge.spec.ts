@@ -1,5 +1,5 @@
 import type { Segment, TranscriptionResult, Word } from '../../src/engines/engine.spec.js';
-import { mergePieces, type PiecePlacement } from '../../src/jobs/pipeline/merge.js';
+import { mergePieces, type PiecePlacement } from '../../src/transcription/long-audio/merge.js';
 
 const w = (word: string, start: number, end: number, speaker_tag: number | null = null): Word => ({ word, start, end, confidence: 0.9, speaker_tag });
 const seg = (words: Word[]): Segment => ({ start: words[0]!.start, end: words[words.length - 1]!.end, text: words.map((x) => x.word).join(' '), speaker_tag: null, confidence: 0.9, words });

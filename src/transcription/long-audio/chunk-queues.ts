@@ -1,0 +1,71 @@
+import { getQueueToken } from '@nestjs/bullmq';
+import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import type { Queue } from 'bullmq';
+import { AppConfig } from '../../config/app-config.js';
+import { EngineRegistry } from '../../engines/engine-registry.js';
+import { ChunkJobName, chunkQueueName, type ChunkJobData, type ChunkJobResult } from '../job-catalog.js';
+
+/** The parent a chunk job reports to (BullMQ flow). */
+export interface ParentRef {
+  id: string;
+  /** BullMQ's qualified name of the parent's queue (`prefix:name`). */
+  queue: string;
+}
+
+/** BullMQ id of a piece's chunk job: derived from the parent id, so a split that runs twice adds nothing twice. */
+export const chunkJobId = (parentJobId: string, pieceIndex: number) => `${parentJobId}-p${pieceIndex}`;
+
+/**
+ * The one class that puts chunk jobs on BullMQ: one queue per engine (`chunks-<engine>`, each
+ * registered with BullModule by TranscriptionModule), so an engine's concurrency is bounded on
+ * its own — BullMQ's global concurrency caps the chunk calls in flight across every worker
+ * (e.g. the number of GPU replicas of whisper-rocm, WHISPER_ROCM_CONCURRENCY).
+ */
+@Injectable()
+export class ChunkQueues implements OnApplicationBootstrap {
+  constructor(
+    private readonly config: AppConfig,
+    private readonly registry: EngineRegistry,
+    private readonly moduleRef: ModuleRef,
+  ) {}
+
+  /** The chunk queue of an enabled engine. */
+  queue(engineId: string): Queue<ChunkJobData, ChunkJobResult> {
+    return this.moduleRef.get<Queue<ChunkJobData, ChunkJobResult>>(getQueueToken(chunkQueueName(engineId)), { strict: false });
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    for (const engine of this.registry.all()) {
+      if (engine.concurrency) await this.queue(engine.id).setGlobalConcurrency(engine.concurrency);
+    }
+  }
+
+  /**
+   * Adds the pieces of one job as BullMQ children of `parent`. A piece is retried alone with
+   * exponential backoff (JOB_BACKOFF_MS × 2^n); when it finally fails, the parent fails.
+   * @param attempts attempts per piece in total (1 + retries, times the engines of a fallback chain).
+   */
+  async addChunks(parent: ParentRef, engineId: string, chunks: ChunkJobData[], attempts: number): Promise<void> {
+    await this.queue(engineId).addBulk(
+      chunks.map((data) => ({
+        name: ChunkJobName.TranscribeChunk,
+        data,
+        opts: {
+          jobId: chunkJobId(parent.id, data.piece.index),
+          parent,
+          attempts,
+          backoff: { type: 'exponential', delay: this.config.JOB_BACKOFF_MS },
+          failParentOnFailure: true,
+          removeOnComplete: { age: this.config.REDIS_JOB_TTL },
+          removeOnFail: { age: this.config.REDIS_JOB_TTL },
+        },
+      })),
+    );
+  }
+
+  /** Jobs per BullMQ state in an engine's chunk queue, for metrics. */
+  counts(engineId: string): Promise<Record<string, number>> {
+    return this.queue(engineId).getJobCounts();
+  }
+}

@@ -1,0 +1,145 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { AudioService, type NormalizedAudio } from '../../audio/audio.service.js';
+import { AppConfig } from '../../config/app-config.js';
+import type { TranscriptionEngine, TranscriptionResult } from '../../engines/engine.spec.js';
+import { STORAGE_DRIVER, type StorageDriver } from '../../storage/storage.driver.js';
+import type { TempWorkspace } from '../../storage/temp-workspace.service.js';
+import { chunkPrefix, type ChunkJobData, type ChunkJobResult, type MergeStepData, type TranscribeStepData } from '../job-catalog.js';
+import { planChunks, type PlannedChunk } from './chunk-plan.js';
+import { ChunkQueues, type ParentRef } from './chunk-queues.js';
+import { mergePieces, type PiecePlacement } from './merge.js';
+
+/** Chunking of one engine: split above `threshold` seconds into chunks of about `target` seconds. */
+export interface Chunking {
+  threshold: number;
+  target: number;
+}
+
+/** What a split produced: the job's next step, and one chunk job per piece. */
+export interface SplitPlan {
+  merge: MergeStepData;
+  chunks: ChunkJobData[];
+  /** A line for the job's log describing the cut. */
+  summary: string;
+}
+
+/**
+ * The long-audio pipeline: long recordings (over the engine's chunking threshold) and
+ * multichannel ones are cut into pieces, each piece becomes a chunk job on its engine's queue
+ * (any worker transcribes it; a failed piece is retried alone), and once every piece is done the
+ * results are merged onto the recording's timeline.
+ *
+ * Plan: cut inside pauses found by ffmpeg `silencedetect` (chunk-plan.ts); merge: offsets added,
+ * each word kept by exactly one piece (merge.ts).
+ */
+@Injectable()
+export class LongAudioPipeline {
+  private readonly logger = new Logger(LongAudioPipeline.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly audio: AudioService,
+    private readonly chunkQueues: ChunkQueues,
+    @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
+  ) {}
+
+  /** Chunking threshold and target length (seconds) for an engine: its own, else the gateway's; null for whole-file engines. */
+  chunking(engine: TranscriptionEngine): Chunking | null {
+    if (engine.capabilities.whole_file) return null;
+    // An engine's per-call limit (e.g. the OpenAI cloud's 25 MB) caps both numbers.
+    const max = engine.capabilities.max_duration_sec ?? Infinity;
+    return {
+      threshold: Math.min(engine.capabilities.chunking_threshold_sec ?? this.config.CHUNKING_THRESHOLD, max),
+      target: Math.min(engine.capabilities.chunk_duration_sec ?? this.config.CHUNK_DURATION, max * 0.8),
+    };
+  }
+
+  /** Whether a recording goes through the pipeline rather than one engine call. */
+  needsSplit(engine: TranscriptionEngine, durationSec: number, multichannel: boolean): boolean {
+    const chunking = this.chunking(engine);
+    return multichannel || (chunking !== null && durationSec > chunking.threshold);
+  }
+
+  /**
+   * Plans the cuts of a decoded recording (16 kHz mono), cuts every piece (per channel when
+   * `channels` > 0) and stores each as a 16 kHz mono WAV under the job's chunk prefix.
+   * @param input the original upload (channel pieces are cut from it).
+   * @param channels 0 for the downmixed recording, N to cut each of N channels.
+   * @throws AudioError when ffmpeg cannot cut; storage errors.
+   */
+  async split(
+    job: { jobId: string; data: TranscribeStepData; engine: TranscriptionEngine; signal: AbortSignal },
+    workspace: TempWorkspace,
+    input: string,
+    normalized: NormalizedAudio,
+    channels: number,
+  ): Promise<SplitPlan> {
+    const { jobId, data, engine, signal } = job;
+    const duration = normalized.duration_sec;
+    const chunking = this.chunking(engine);
+    let plan: PlannedChunk[] = [{ index: 0, start: 0, end: duration, core_start: 0, core_end: duration, cut: 'end' }];
+    let summary = `transcribing ${channels} channels of ${duration.toFixed(1)} s separately`;
+    if (chunking && duration > chunking.threshold) {
+      const silences = await this.audio.detectSilences(normalized.path, duration, { noiseDb: this.config.CHUNK_SILENCE_DB, minSilenceSec: this.config.CHUNK_MIN_SILENCE, signal });
+      plan = planChunks(duration, silences, { target: chunking.target, minPause: this.config.CHUNK_MIN_SILENCE, blindOverlap: this.config.CHUNK_BLIND_OVERLAP });
+      const blind = plan.filter((c) => c.cut === 'blind');
+      summary = `split ${duration.toFixed(1)} s into ${plan.length} chunks of about ${chunking.target} s at ${silences.length} detected pauses` +
+        (blind.length ? `; ${blind.length} blind cut(s) at ${blind.map((c) => c.core_end.toFixed(1)).join(', ')} s (no pause ≥ ${this.config.CHUNK_MIN_SILENCE} s within ±20 % of the target)` : '');
+      if (blind.length) this.logger.warn(`job ${jobId}: ${summary}`);
+    }
+
+    const pieces: { placement: PiecePlacement; key: string; audio: NormalizedAudio }[] = [];
+    const channelList: (number | null)[] = channels > 0 ? Array.from({ length: channels }, (_, c) => c) : [null];
+    for (const channel of channelList) {
+      for (const chunk of plan) {
+        const index = pieces.length;
+        const file = workspace.file(`piece-${index}.wav`);
+        // Mono pieces are cut from the decoded WAV (sample-exact); channel pieces from the original input.
+        const audio = channel === null
+          ? await this.audio.normalize(normalized.path, file, { signal, startSec: chunk.start, endSec: chunk.end })
+          : await this.audio.normalize(input, file, { signal, channel, startSec: chunk.start, endSec: chunk.end });
+        const key = `${chunkPrefix(jobId)}${index}.wav`;
+        await this.storage.put(key, file, { contentType: 'audio/wav' });
+        pieces.push({ placement: { index, channel, offset: chunk.start, core_start: chunk.core_start, core_end: chunk.core_end }, key, audio });
+      }
+    }
+
+    const fallbacks = data.fallbacks?.filter((id) => id !== engine.id);
+    const chunks: ChunkJobData[] = pieces.map(({ placement, key, audio }) => ({
+      parentJobId: jobId,
+      transcriptId: data.transcriptId,
+      engine: engine.id,
+      audioKey: key,
+      piece: placement,
+      durationSec: audio.duration_sec,
+      maxVolumeDb: audio.max_volume_db,
+      options: data.options,
+      ...(fallbacks ? { fallbacks, attemptsPerEngine: data.attemptsPerEngine } : {}),
+      total: pieces.length,
+    }));
+    const merge: MergeStepData = { ...data, step: 'merge', pieces: pieces.map((p) => p.placement), durationSec: duration, chunkEngine: engine.id };
+    return { merge, chunks, summary };
+  }
+
+  /** Queues the chunk jobs of a split as children of the transcription job `parent`. */
+  async enqueue(parent: ParentRef, merge: MergeStepData, chunks: ChunkJobData[]): Promise<void> {
+    const fallbackCount = chunks[0]?.fallbacks?.length ?? 0;
+    await this.chunkQueues.addChunks(parent, merge.chunkEngine, chunks, (this.config.JOB_MAX_RETRIES + 1) * (1 + fallbackCount));
+  }
+
+  /**
+   * Merges the chunk results onto the recording's timeline (mergePieces) and removes the chunk
+   * objects. @throws Error when a piece has no result (its chunk job vanished from Redis).
+   */
+  async merge(data: MergeStepData, childResults: ChunkJobResult[]): Promise<TranscriptionResult> {
+    const results = new Map(childResults.map((v) => [v.index, v.result]));
+    const merged = mergePieces(data.pieces, results, data.durationSec);
+    return merged.engine.id === 'unknown' ? { ...merged, engine: { id: data.chunkEngine, model: null } } : merged;
+  }
+
+  /** Deletes every stored piece of a job (after the merge, and on failure or cancellation). */
+  async removeChunkObjects(jobId: string): Promise<void> {
+    const keys = await this.storage.list(chunkPrefix(jobId));
+    await Promise.all(keys.map((k) => this.storage.delete(k)));
+  }
+}
