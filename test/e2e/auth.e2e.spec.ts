@@ -1,5 +1,5 @@
 import { Controller, Get, HttpCode, Module, Post, Sse, type DynamicModule, type INestApplication, type LoggerService, type MessageEvent } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { APP_FILTER, NestFactory } from '@nestjs/core';
 import type { AddressInfo } from 'node:net';
 import { interval, map, take, type Observable } from 'rxjs';
 import { ApiKeyLabel, Public } from '../../src/auth/api-key.guard.js';
@@ -8,6 +8,7 @@ import { corsOptions } from '../../src/auth/cors.js';
 import { SubmitRateLimit } from '../../src/auth/throttle.js';
 import { AppConfig, parseEnv } from '../../src/config/app-config.js';
 import { ConfigModule } from '../../src/config/config.module.js';
+import { ApiErrorFilter } from '../../src/jobs/api-error.filter.js';
 import { apiKeyLabel } from '../../src/metrics/metrics.service.js';
 
 const KEY_A = 'ka-3f9c1e7d2b8a4605';
@@ -49,7 +50,13 @@ class ProbeController {
 @Module({})
 class ProbeAppModule {
   static forRoot(config: AppConfig): DynamicModule {
-    return { module: ProbeAppModule, imports: [ConfigModule.forRoot(config), AuthModule.register()], controllers: [ProbeController] };
+    // The gateway's error filter, global as in the app (JobsModule registers it): guard errors reach it.
+    return {
+      module: ProbeAppModule,
+      imports: [ConfigModule.forRoot(config), AuthModule.register()],
+      controllers: [ProbeController],
+      providers: [{ provide: APP_FILTER, useClass: ApiErrorFilter }],
+    };
   }
 }
 
