@@ -1,5 +1,6 @@
-import { HttpException, HttpStatus } from '@nestjs/common';
+import { HttpStatus } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
+import { GatewayError } from '../common/gateway-error.js';
 
 /** Why a request was turned away before it reached a controller. */
 export type AccessErrorCode =
@@ -17,35 +18,43 @@ export const ACCESS_ERROR_STATUS: Record<AccessErrorCode, number> = {
   RATE_LIMITED: HttpStatus.TOO_MANY_REQUESTS,
 };
 
-/** Body of an access error: the gateway's error shape (`{statusCode, error, code, message, ...details}`). */
+/** Whether the same request may succeed later unchanged: only a rate limit passes by itself (after `Retry-After`). */
+const ACCESS_ERROR_RETRYABLE: Record<AccessErrorCode, boolean> = {
+  API_KEY_REQUIRED: false,
+  API_KEY_INVALID: false,
+  RATE_LIMITED: true,
+};
+
+/** Body of an access error: the gateway's error shape (`{statusCode, error, code, message, ...publicFields}`). */
 export interface AccessErrorBody {
   statusCode: number;
   error: string;
   code: AccessErrorCode;
   message: string;
-  [detail: string]: unknown;
+  [field: string]: unknown;
 }
 
 /**
- * Thrown by the access guards. An HttpException whose response is already the gateway's error
- * body, so it renders the same through Nest's default handler and through ApiErrorFilter.
- * Response headers that go with it (`WWW-Authenticate`, `Retry-After`) are set by the guard on
- * the response before it throws. Never carries the key.
+ * Thrown by the access guards (ApiKeyGuard, RateLimitGuard). A GatewayError, so the global
+ * ApiErrorFilter and the OpenAI-compatible filter render it like any other coded error; guard
+ * exceptions reach them because Nest runs guards inside the route's exception zone.
+ *
+ * Response headers that go with it (`WWW-Authenticate` on 401, `Retry-After` on 429) are set by
+ * the guard on the response before it throws; the filters keep headers already set. Never
+ * carries the key, not even in `details`.
  */
-export class AccessError extends HttpException {
+export class AccessError extends GatewayError {
   constructor(
     readonly code: AccessErrorCode,
     message: string,
-    readonly details: Record<string, unknown> = {},
+    /** Safe fields for the body, e.g. `{limit, retry_after}` (requests per minute, seconds) of a 429. */
+    publicFields: Record<string, unknown> = {},
   ) {
-    const statusCode = ACCESS_ERROR_STATUS[code];
-    const body: AccessErrorBody = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code, message, ...details };
-    super(body, statusCode);
-    this.name = 'AccessError';
+    super(message, { status: ACCESS_ERROR_STATUS[code], retryable: ACCESS_ERROR_RETRYABLE[code], publicFields });
   }
 
-  /** The error body as sent to the client. */
+  /** The error body as the gateway's error filter sends it: `{statusCode, error, code, message, ...publicFields}`. */
   body(): AccessErrorBody {
-    return this.getResponse() as AccessErrorBody;
+    return { statusCode: this.status, error: STATUS_CODES[this.status] ?? 'Error', ...this.publicFields, code: this.code, message: this.message };
   }
 }

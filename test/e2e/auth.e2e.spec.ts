@@ -1,5 +1,5 @@
 import { Controller, Get, HttpCode, Module, Post, Sse, type DynamicModule, type INestApplication, type LoggerService, type MessageEvent } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { APP_FILTER, NestFactory } from '@nestjs/core';
 import type { AddressInfo } from 'node:net';
 import { interval, map, take, type Observable } from 'rxjs';
 import { ApiKeyLabel, Public } from '../../src/auth/api-key.guard.js';
@@ -8,7 +8,9 @@ import { corsOptions } from '../../src/auth/cors.js';
 import { SubmitRateLimit } from '../../src/auth/throttle.js';
 import { AppConfig, parseEnv } from '../../src/config/app-config.js';
 import { ConfigModule } from '../../src/config/config.module.js';
+import { ApiErrorFilter } from '../../src/common/api-error.filter.js';
 import { apiKeyLabel } from '../../src/metrics/metrics.service.js';
+import { TEST_REDIS_URL } from '../support/env.js';
 
 const KEY_A = 'ka-3f9c1e7d2b8a4605';
 const KEY_B = 'kb-8e2d4c6a0f1b3957';
@@ -49,7 +51,13 @@ class ProbeController {
 @Module({})
 class ProbeAppModule {
   static forRoot(config: AppConfig): DynamicModule {
-    return { module: ProbeAppModule, imports: [ConfigModule.forRoot(config), AuthModule.register()], controllers: [ProbeController] };
+    // The gateway's error filter, global as in the app (JobsModule registers it): guard errors reach it.
+    return {
+      module: ProbeAppModule,
+      imports: [ConfigModule.forRoot(config), AuthModule.register()],
+      controllers: [ProbeController],
+      providers: [{ provide: APP_FILTER, useClass: ApiErrorFilter }],
+    };
   }
 }
 
@@ -85,8 +93,10 @@ interface ProbeApp {
   logs: CapturingLogger;
 }
 
+/** A probe app on the test Redis, under its own QUEUE_PREFIX so its rate-limit counts start from zero. */
 async function startProbe(env: Record<string, string>): Promise<ProbeApp> {
-  const { value: config, problems } = parseEnv(AppConfig, env);
+  const prefix = `test-auth-${Math.random().toString(36).slice(2, 8)}`;
+  const { value: config, problems } = parseEnv(AppConfig, { REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: prefix, ...env });
   if (problems.length) throw new Error(problems.join('; '));
   const logs = new CapturingLogger();
   const app = await NestFactory.create(ProbeAppModule.forRoot(config), { logger: logs, abortOnError: false });
@@ -204,7 +214,7 @@ describe('API keys (AuthModule in a Nest app over HTTP)', () => {
   });
 });
 
-describe('rate limits (per key, in memory)', () => {
+describe('rate limits (per key, counted in Redis)', () => {
   let probe: ProbeApp;
   beforeAll(async () => {
     probe = await startProbe({ API_KEYS: `${KEY_A},${KEY_B},${KEY_C}`, RATE_LIMIT_PER_MINUTE: '3', RATE_LIMIT_SUBMIT_PER_MINUTE: '1' });

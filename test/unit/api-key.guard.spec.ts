@@ -2,9 +2,10 @@ import { Reflector } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { AccessError } from '../../src/auth/access.errors.js';
+import { ACCESS_ERROR_STATUS, AccessError } from '../../src/auth/access.errors.js';
 import { ApiKeyGuard, isPublicRoute, Public, WWW_AUTHENTICATE, type KeyedRequest } from '../../src/auth/api-key.guard.js';
 import { ApiKeys, configuredApiKeys, extractApiKey, keyMatches } from '../../src/auth/api-keys.js';
+import { GatewayError } from '../../src/common/gateway-error.js';
 import { AppConfig, parseEnv } from '../../src/config/app-config.js';
 
 const KEY_A = 'key-a-0123456789abcdef';
@@ -134,7 +135,8 @@ describe('ApiKeyGuard', () => {
     const { allowed, error, sent } = call(Probe, Probe.prototype.closed, {});
     expect(allowed).toBe(false);
     expect(error).toBeInstanceOf(AccessError);
-    expect(error!.getStatus()).toBe(401);
+    expect(error).toBeInstanceOf(GatewayError);
+    expect(error).toMatchObject({ status: 401, code: 'API_KEY_REQUIRED', retryable: false });
     expect(error!.body()).toEqual({
       statusCode: 401,
       error: 'Unauthorized',
@@ -146,7 +148,7 @@ describe('ApiKeyGuard', () => {
 
   it('answers 403 API_KEY_INVALID for a wrong key, without echoing it', () => {
     const { error, sent } = call(Probe, Probe.prototype.open, { authorization: 'Bearer not-the-key' });
-    expect(error!.getStatus()).toBe(403);
+    expect(error!.status).toBe(403);
     expect(error!.body().code).toBe('API_KEY_INVALID');
     expect(JSON.stringify(error!.body())).not.toContain('not-the-key');
     expect(sent['www-authenticate']).toBeUndefined();
@@ -156,5 +158,17 @@ describe('ApiKeyGuard', () => {
     const { allowed, req } = call(Probe, Probe.prototype.open, { 'x-api-key': KEY_A });
     expect(allowed).toBe(true);
     expect(req.apiKeyLabel).toBe(label(KEY_A));
+  });
+});
+
+describe('AccessError', () => {
+  it('is a coded GatewayError with a status for every code, and only a rate limit is retryable', () => {
+    expect(ACCESS_ERROR_STATUS).toEqual({ API_KEY_REQUIRED: 401, API_KEY_INVALID: 403, RATE_LIMITED: 429 });
+    const limited = new AccessError('RATE_LIMITED', 'rate limit of 3 requests per minute reached; retry after 7 s', { limit: 3, retry_after: 7 });
+    expect(limited).toMatchObject({ name: 'AccessError', status: 429, retryable: true });
+    expect(limited.toPublic()).toEqual({ code: 'RATE_LIMITED', message: 'rate limit of 3 requests per minute reached; retry after 7 s', limit: 3, retry_after: 7 });
+    // body() is what the gateway's error filter sends for it.
+    expect(limited.body()).toEqual({ statusCode: 429, error: 'Too Many Requests', ...limited.toPublic() });
+    expect(new AccessError('API_KEY_INVALID', 'the API key is not valid').retryable).toBe(false);
   });
 });
