@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, HttpException, HttpStatus, Logger, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { rm } from 'node:fs/promises';
 import { STATUS_CODES } from 'node:http';
 import { AppConfig } from '../config/app-config.js';
 import { GatewayError } from '../common/gateway-error.js';
@@ -53,14 +54,20 @@ export class ApiErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
-    const req = host.switchToHttp().getRequest<Request>();
+    const req = host.switchToHttp().getRequest<Request & { file?: { path?: string } }>();
     const body = this.toBody(exception, String(req.headers['content-type'] ?? '').startsWith('multipart/'));
     if (body.statusCode >= 500) this.logger.error(exception instanceof Error ? exception.stack : String(exception));
-    if (res.headersSent) {
-      res.end();
-      return;
-    }
-    res.status(body.statusCode).json(body);
+    const send = () => {
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
+      res.status(body.statusCode).json(body);
+    };
+    // A rejected request's upload is removed before the answer, so no client sees it answered while
+    // the file remains (multer's own clean-up only starts once the response has closed).
+    if (req.file?.path) void rm(req.file.path, { force: true }).catch(() => undefined).then(send);
+    else send();
   }
 
   private toBody(exception: unknown, multipart: boolean): ApiErrorBody {

@@ -57,7 +57,7 @@ export class RetentionSweeper {
 export class MaintenanceProcessor extends CatalogWorkerHost implements OnApplicationBootstrap {
   readonly queueName = QueueName.Maintenance;
   readonly handles = [MaintenanceJobName.AudioRetention] as const;
-  protected readonly outageBackoffMs = 60_000;
+  protected override outageBackoffMs = 60_000;
 
   constructor(
     private readonly sweeper: RetentionSweeper,

@@ -24,8 +24,8 @@ export abstract class CatalogWorkerHost extends WorkerHost implements CatalogHan
   protected readonly logger = new Logger(this.constructor.name);
   abstract readonly queueName: string;
   abstract readonly handles: readonly string[];
-  /** Pause before a worker takes another job after a database outage, ms. */
-  protected abstract readonly outageBackoffMs: number;
+  /** Pause before a worker takes another job after a database outage, ms (boundProcessor sets it from JOB_BACKOFF_MS). */
+  protected outageBackoffMs = 1000;
 
   /** One attempt of one job. BullMQ passes the lock token and an AbortSignal (cancelJob, shutdown). */
   protected abstract handle(job: Job, token: string | undefined, signal: AbortSignal): Promise<unknown>;
@@ -38,7 +38,7 @@ export abstract class CatalogWorkerHost extends WorkerHost implements CatalogHan
       if (err instanceof AttemptFailure && !err.retryable) throw new UnrecoverableError(err.message);
       if (isDatabaseUnavailable(err)) {
         this.logger.warn(`job ${job.id}: the database is unreachable (${err instanceof Error ? err.message : String(err)}); back to the queue, no attempt spent`, { job_id: job.id });
-        await this.worker.rateLimit(Math.max(1000, this.outageBackoffMs));
+        await this.worker.rateLimit(this.outageBackoffMs);
         throw Worker.RateLimitError();
       }
       throw err;
@@ -64,12 +64,18 @@ export abstract class CatalogWorkerHost extends WorkerHost implements CatalogHan
  * because its options must come from AppConfig rather than from `process.env` at import time.
  * Each call returns a new subclass, so one base can serve several queues (one per engine).
  */
-export function boundProcessor<T extends CatalogWorkerHost>(base: abstract new (...args: never[]) => T, queueName: string, options: Partial<WorkerOptions>): Type<T> {
+export function boundProcessor<T extends CatalogWorkerHost>(
+  base: abstract new (...args: never[]) => T,
+  queueName: string,
+  options: Partial<WorkerOptions> & { outageBackoffMs: number },
+): Type<T> {
+  const { outageBackoffMs, ...workerOptions } = options;
   // The base is concrete in all but its queue: the subclass only names the queue.
-  const bound = class extends (base as unknown as new (...args: never[]) => { queueName: string }) {
+  const bound = class extends (base as unknown as new (...args: never[]) => { queueName: string; outageBackoffMs: number }) {
     override readonly queueName = queueName;
+    override outageBackoffMs = outageBackoffMs;
   };
   Object.defineProperty(bound, 'name', { value: `${base.name}[${queueName}]` });
-  Processor(queueName, options)(bound);
+  Processor(queueName, workerOptions)(bound);
   return bound as unknown as Type<T>;
 }

@@ -165,7 +165,7 @@ export class JobRepository {
       .update()
       .set(patch)
       .where('job_id = :jobId AND completed_at IS NULL', { jobId })
-      .returning(['callback_url', 'started_at', 'completed_at'])
+      .returning(['callbackUrl', 'startedAt', 'completedAt'])
       .execute();
     if (!result.affected) return null;
     const raw = (result.raw as { callback_url: string | null; started_at: Date | null; completed_at: Date | null }[])[0];

@@ -59,6 +59,7 @@ export class TranscriptionModule {
         concurrency: config.WORKER_CONCURRENCY,
         lockDuration: config.WORKER_LOCK_DURATION_MS,
         stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+        outageBackoffMs: Math.max(1000, config.JOB_BACKOFF_MS),
       };
       providers.push(
         TranscriptionService,

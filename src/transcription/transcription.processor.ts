@@ -1,6 +1,5 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { WaitingChildrenError, type Job } from 'bullmq';
-import { AppConfig } from '../config/app-config.js';
 import { JobCancellation } from './cancellation.js';
 import { CatalogWorkerHost } from './catalog-worker-host.js';
 import {
@@ -29,16 +28,13 @@ type TranscriptionJob = Job<TranscriptionJobData, TranscriptionJobResult>;
 @Injectable()
 export abstract class TranscriptionProcessor extends CatalogWorkerHost implements OnApplicationBootstrap {
   readonly handles = [TranscriptionJobName.Transcribe] as const;
-  protected readonly outageBackoffMs: number;
 
   constructor(
-    config: AppConfig,
     private readonly service: TranscriptionService,
     private readonly pipeline: LongAudioPipeline,
     private readonly cancellation: JobCancellation,
   ) {
     super();
-    this.outageBackoffMs = config.JOB_BACKOFF_MS;
   }
 
   async onApplicationBootstrap(): Promise<void> {

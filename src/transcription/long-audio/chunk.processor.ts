@@ -1,7 +1,6 @@
 import { OnWorkerEvent } from '@nestjs/bullmq';
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job } from 'bullmq';
-import { AppConfig } from '../../config/app-config.js';
 import { EngineRegistry } from '../../engines/engine-registry.js';
 import { STORAGE_DRIVER, type StorageDriver } from '../../storage/storage.driver.js';
 import { TempWorkspaceService } from '../../storage/temp-workspace.service.js';
@@ -22,10 +21,8 @@ import { chunkJobId } from './chunk-queues.js';
 @Injectable()
 export abstract class ChunkProcessor extends CatalogWorkerHost implements OnApplicationBootstrap {
   readonly handles = [ChunkJobName.TranscribeChunk] as const;
-  protected readonly outageBackoffMs: number;
 
   constructor(
-    config: AppConfig,
     private readonly engines: EngineRegistry,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
     private readonly workspaces: TempWorkspaceService,
@@ -34,7 +31,6 @@ export abstract class ChunkProcessor extends CatalogWorkerHost implements OnAppl
     private readonly cancellation: JobCancellation,
   ) {
     super();
-    this.outageBackoffMs = config.JOB_BACKOFF_MS;
   }
 
   /** DELETE of a running job: abort its pieces that this process runs (the engine calls are killed). */

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AudioService, type NormalizedAudio } from '../../audio/audio.service.js';
 import { AppConfig } from '../../config/app-config.js';
-import type { TranscriptionEngine, TranscriptionResult } from '../../engines/engine.spec.js';
+import type { EngineCapabilities, TranscriptionEngine, TranscriptionResult } from '../../engines/engine.spec.js';
 import { STORAGE_DRIVER, type StorageDriver } from '../../storage/storage.driver.js';
 import type { TempWorkspace } from '../../storage/temp-workspace.service.js';
 import { chunkPrefix, type ChunkJobData, type ChunkJobResult, type MergeStepData, type TranscribeStepData } from '../job-catalog.js';
@@ -13,6 +13,21 @@ import { mergePieces, type PiecePlacement } from './merge.js';
 export interface Chunking {
   threshold: number;
   target: number;
+}
+
+/**
+ * Chunking threshold and target length (seconds) for an engine: its own, else the gateway's
+ * defaults; null for whole-file engines (WhisperX: its diarization needs the whole recording).
+ * An engine's per-call limit (`max_duration_sec`, e.g. the OpenAI cloud's 25 MB) caps the
+ * threshold, and the target at 80 % of it, so no chunk reaches the limit.
+ */
+export function engineChunking(capabilities: EngineCapabilities, defaults: Chunking): Chunking | null {
+  if (capabilities.whole_file) return null;
+  const max = capabilities.max_duration_sec ?? Infinity;
+  return {
+    threshold: Math.min(capabilities.chunking_threshold_sec ?? defaults.threshold, max),
+    target: Math.min(capabilities.chunk_duration_sec ?? defaults.target, max * 0.8),
+  };
 }
 
 /** What a split produced: the job's next step, and one chunk job per piece. */
@@ -43,15 +58,9 @@ export class LongAudioPipeline {
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
 
-  /** Chunking threshold and target length (seconds) for an engine: its own, else the gateway's; null for whole-file engines. */
+  /** Chunking of an engine under this gateway's CHUNKING_THRESHOLD and CHUNK_DURATION. */
   chunking(engine: TranscriptionEngine): Chunking | null {
-    if (engine.capabilities.whole_file) return null;
-    // An engine's per-call limit (e.g. the OpenAI cloud's 25 MB) caps both numbers.
-    const max = engine.capabilities.max_duration_sec ?? Infinity;
-    return {
-      threshold: Math.min(engine.capabilities.chunking_threshold_sec ?? this.config.CHUNKING_THRESHOLD, max),
-      target: Math.min(engine.capabilities.chunk_duration_sec ?? this.config.CHUNK_DURATION, max * 0.8),
-    };
+    return engineChunking(engine.capabilities, { threshold: this.config.CHUNKING_THRESHOLD, target: this.config.CHUNK_DURATION });
   }
 
   /** Whether a recording goes through the pipeline rather than one engine call. */
