@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import 'reflect-metadata';
 import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -38,6 +39,12 @@ export async function createApp(config: AppConfig, engines: TranscriptionEngine[
   // Contexts carry up to 1000 phrases: JSON bodies up to 1 MiB (uploads are multipart, limited by MAX_FILE_SIZE).
   app.useBodyParser('json', { limit: '1mb' });
   app.enableShutdownHooks();
+  // Idle keep-alive connections live 65 s (Node's default is 5 s): a client that reuses a
+  // connection just as the server drops it gets ECONNRESET, and load balancers and clients that
+  // pause between requests (polling, a player seeking) commonly keep connections for a minute.
+  const server = app.getHttpAdapter().getHttpServer() as Server;
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   const cors = corsOptions(config);
   if (cors !== false) app.enableCors(cors);
   app.useGlobalPipes(
