@@ -52,6 +52,15 @@ describe('validateCallbackUrl', () => {
     expect(await codeOf(validateCallbackUrl(url, policy))).toBe(code);
   });
 
+  it.each([
+    ['127.0.0.1', 'loopback'],
+    ['::ffff:127.0.0.1', 'loopback'],
+    ['169.254.169.254', 'link-local'],
+  ])('refuses a host name that resolves to %s', async (address, kind) => {
+    const named = { ...policy, resolve: resolver({ 'meta.example.com': [address] }) };
+    await expect(validateCallbackUrl('https://meta.example.com/hook', named)).rejects.toMatchObject({ code: 'CALLBACK_URL_FORBIDDEN', publicFields: { address_kind: kind } });
+  });
+
   it('allows private hosts with ALLOW_PRIVATE_URLS=true, without resolving them', async () => {
     const open = { secretConfigured: true, allowPrivate: true, resolve: resolver({}) };
     await expect(validateCallbackUrl('http://127.0.0.1:9000/hook', open)).resolves.toBe('http://127.0.0.1:9000/hook');
