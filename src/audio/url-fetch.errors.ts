@@ -1,4 +1,6 @@
-/** Why the audio at an `audio_url` could not be fetched. The HTTP layer maps every code to a 4xx. */
+import { GatewayError } from '../common/gateway-error.js';
+
+/** Why the audio at an `audio_url` could not be fetched. Every code is a 4xx: the URL is the client's. */
 export type UrlFetchErrorCode =
   /** Not an absolute http(s) URL, or a URL with credentials (`user:pass@`). Also for a redirect to such a URL. */
   | 'URL_INVALID'
@@ -30,18 +32,43 @@ export const URL_FETCH_ERROR_STATUS: Record<UrlFetchErrorCode, number> = {
   URL_FETCH_FAILED: 422,
 };
 
+/** Upstream statuses after which the same fetch may succeed later (the AI SDK's APICallError rule). */
+const RETRYABLE_UPSTREAM = (status: number) => status === 408 || status === 409 || status === 429 || status >= 500;
+
+/** Public fields a URL fetch error may carry (all safe: limits the gateway applies, what the far side answered). */
+export interface UrlFetchPublicFields {
+  /** The HTTP status the audio host answered with (URL_HTTP_ERROR). */
+  upstream_status?: number;
+  /** MAX_FILE_SIZE in bytes (URL_TOO_LARGE). */
+  max_bytes?: number;
+  /** URL_MAX_REDIRECTS (URL_TOO_MANY_REDIRECTS). */
+  max_redirects?: number;
+  /** URL_FETCH_TIMEOUT_MS in milliseconds (URL_TIMEOUT). */
+  timeout_ms?: number;
+  /** What kind of address was refused (`loopback`, `private`…; URL_FORBIDDEN_ADDRESS). */
+  address_kind?: string;
+}
+
 /**
- * A failed `audio_url` download. Messages name the host, never the full URL (presigned URLs
- * carry credentials in their query), and never the addresses a host resolved to.
+ * A failed `audio_url` download. Messages name the host the client gave, never the full URL
+ * (presigned URLs carry credentials in their query) and never the addresses a host resolved to:
+ * those, and the network error codes, are private `details`.
+ *
+ * `retryable`: timeouts, network failures and upstream 408/409/429/5xx may pass later.
  */
-export class UrlFetchError extends Error {
+export class UrlFetchError extends GatewayError {
   constructor(
     readonly code: UrlFetchErrorCode,
     message: string,
-    /** Extra fields for the error body: `upstream_status`, `max_bytes`, `max_redirects`, `timeout_ms`. */
-    readonly details: Record<string, unknown> = {},
+    fields: { publicFields?: UrlFetchPublicFields; details?: Record<string, unknown>; cause?: unknown } = {},
   ) {
-    super(message);
-    this.name = 'UrlFetchError';
+    const upstream = fields.publicFields?.upstream_status;
+    super(message, {
+      status: URL_FETCH_ERROR_STATUS[code],
+      retryable: code === 'URL_TIMEOUT' || code === 'URL_FETCH_FAILED' || (code === 'URL_HTTP_ERROR' && upstream !== undefined && RETRYABLE_UPSTREAM(upstream)),
+      publicFields: { ...fields.publicFields },
+      details: fields.details,
+      cause: fields.cause,
+    });
   }
 }

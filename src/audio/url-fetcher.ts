@@ -1,18 +1,18 @@
 import type { Provider } from '@nestjs/common';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { dispositionFilename } from '../common/content-disposition.js';
+import { safeFilename } from '../common/filename.js';
+import { AddressRefusedError, bareHostname, guardedConnectOptions, type AddressPolicy, type HostResolver } from '../common/outbound/address-guard.js';
+import { NEVER_ALLOWED, type AddressKind } from '../common/outbound/ip-ranges.js';
 import { AppConfig } from '../config/app-config.js';
-import { addressAllowed, classifyAddress, NEVER_ALLOWED, type AddressKind } from './ip-ranges.js';
 import { UrlFetchError } from './url-fetch.errors.js';
 
-/** Resolves a host name to every address it has (the OS resolver by default: /etc/hosts, then DNS). */
-export type HostResolver = (hostname: string) => Promise<LookupAddress[]>;
+export type { HostResolver } from '../common/outbound/address-guard.js';
 
 export interface UrlFetcherOptions {
   /** ALLOW_PRIVATE_URLS: also connect to private, loopback, link-local and reserved addresses. */
@@ -36,8 +36,8 @@ export interface DownloadOptions {
 export interface FetchedAudio {
   /**
    * From the last response's `Content-Disposition` (`filename*` per RFC 6266/8187, else `filename`),
-   * else the last segment of the final URL's path (percent-decoded), else `audio`. Directory parts
-   * and control characters removed.
+   * else the last segment of the final URL's path (percent-decoded), else `audio`; cleaned by
+   * `safeFilename` (src/common/filename.ts: no directories or control characters, ≤ 200 UTF-8 bytes).
    */
   filename: string;
   /** The response's media type without parameters (`audio/mpeg`), `application/octet-stream` when absent. */
@@ -87,41 +87,10 @@ export function parseAudioUrl(raw: string, base?: URL): URL {
   return url;
 }
 
-/** Decodes RFC 8187 `charset'lang'pct-encoded` (UTF-8 or ISO-8859-1). */
-function decodeExtValue(charset: string, encoded: string): string | null {
-  try {
-    if (/^utf-8$/i.test(charset)) return decodeURIComponent(encoded);
-    // Each %XX is one ISO-8859-1 byte, whose code point is the byte value.
-    if (/^iso-8859-1$/i.test(charset)) return encoded.replace(/%([0-9a-f]{2})/gi, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
-  } catch {
-    // A malformed escape: fall back to the plain filename parameter.
-  }
-  return null;
-}
-
-/** `filename*` (preferred) or `filename` of a Content-Disposition value (RFC 6266), or null. */
-export function dispositionFilename(value: string | undefined): string | null {
-  if (!value) return null;
-  const ext = /(?:^|;)\s*filename\*\s*=\s*"?([^'";\s]*)'[^']*'([^;"\s]+)"?/i.exec(value);
-  const decoded = ext ? decodeExtValue(ext[1]!, ext[2]!) : null;
-  if (decoded) return decoded;
-  const plain = /(?:^|;)\s*filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))/i.exec(value);
-  if (!plain) return null;
-  return (plain[1] !== undefined ? plain[1].replace(/\\(.)/g, '$1') : plain[2]!.trim()) || null;
-}
-
-/** Last path segment, no control characters, no leading dots, at most 200 characters; `audio` when nothing is left. */
-function cleanFilename(name: string): string {
-  const base = name.split(/[\\/]/).pop() ?? '';
-  // eslint-disable-next-line no-control-regex
-  const cleaned = base.normalize('NFC').replace(/[\u0000-\u001f\u007f]/g, '').replace(/^\.+/, '').trim();
-  return (cleaned || 'audio').slice(0, 200);
-}
-
 /** The file name of a download: Content-Disposition first, else the URL's last path segment. */
 export function downloadFilename(headers: IncomingHttpHeaders, url: URL): string {
   const fromHeader = dispositionFilename(headers['content-disposition']);
-  if (fromHeader) return cleanFilename(fromHeader);
+  if (fromHeader) return safeFilename(fromHeader);
   const last = url.pathname.split('/').filter((s) => s !== '').pop() ?? '';
   let decoded = last;
   try {
@@ -129,41 +98,7 @@ export function downloadFilename(headers: IncomingHttpHeaders, url: URL): string
   } catch {
     // Keep the raw segment when it is not valid percent-encoding.
   }
-  return cleanFilename(decoded);
-}
-
-/** Resolves with `promise`, or rejects with the signal's reason as soon as it aborts. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e as Error);
-      },
-    );
-  });
-}
-
-const systemResolver: HostResolver = (hostname) =>
-  new Promise((resolve, reject) => dnsLookup(hostname, { all: true, verbatim: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))));
-
-/**
- * A `lookup` for http.request that answers with the one address already checked, so the socket
- * connects exactly there. Resolving again at connect time would let a host name switch to an
- * internal address between the check and the connection (DNS rebinding).
- */
-function pinnedLookup(target: LookupAddress): LookupFunction {
-  return (_hostname, options, callback) => {
-    if (options.all) callback(null, [{ address: target.address, family: target.family }]);
-    else callback(null, target.address, target.family);
-  };
+  return safeFilename(decoded);
 }
 
 /**
@@ -171,9 +106,9 @@ function pinnedLookup(target: LookupAddress): LookupFunction {
  * outbound HTTP requests for intake. Rules:
  *
  * - http and https only, no credentials in the URL;
- * - the host's addresses are resolved first and every one must be public (unless
- *   `allowPrivate`, which still refuses unspecified, multicast and broadcast addresses); the
- *   socket then connects to the address that was checked, never to a fresh resolution;
+ * - every address the host resolves to must be public (unless `allowPrivate`, which still refuses
+ *   unspecified, multicast and broadcast addresses), checked when the socket connects and pinned
+ *   to the checked addresses (src/common/outbound/address-guard.ts, shared with webhooks);
  * - at most `maxRedirects` redirects (301, 302, 303, 307, 308), each one checked like the first URL;
  * - the body may not exceed `maxBytes`: refused at once by Content-Length, and counted while
  *   streaming (chunked responses), aborting at the first byte over;
@@ -184,10 +119,10 @@ function pinnedLookup(target: LookupAddress): LookupFunction {
  * credentials in their query) or the addresses it resolved to.
  */
 export class UrlFetcher {
-  private readonly resolve: HostResolver;
+  private readonly policy: AddressPolicy;
 
   constructor(readonly options: UrlFetcherOptions) {
-    this.resolve = options.resolve ?? systemResolver;
+    this.policy = { allowPrivate: options.allowPrivate, ...(options.resolve ? { resolve: options.resolve } : {}) };
   }
 
   /** The fetcher configured by ALLOW_PRIVATE_URLS, URL_FETCH_TIMEOUT_MS and URL_MAX_REDIRECTS. */
@@ -198,8 +133,9 @@ export class UrlFetcher {
   /**
    * Fetches `rawUrl` into `destPath` (created or overwritten).
    *
-   * @throws UrlFetchError URL_INVALID, URL_FORBIDDEN_ADDRESS, URL_TOO_LARGE, URL_TIMEOUT,
-   *   URL_HTTP_ERROR (`upstream_status`), URL_TOO_MANY_REDIRECTS, URL_FETCH_FAILED
+   * @throws UrlFetchError URL_INVALID, URL_FORBIDDEN_ADDRESS (`address_kind`), URL_TOO_LARGE
+   *   (`max_bytes`), URL_TIMEOUT (`timeout_ms`), URL_HTTP_ERROR (`upstream_status`),
+   *   URL_TOO_MANY_REDIRECTS (`max_redirects`), URL_FETCH_FAILED
    * @throws the reason of `options.signal` when the caller aborts; a file-system error as it is
    */
   async download(rawUrl: string, destPath: string, options: DownloadOptions): Promise<FetchedAudio> {
@@ -208,14 +144,13 @@ export class UrlFetcher {
     let url = parseAudioUrl(rawUrl);
     try {
       for (let redirects = 0; ; redirects++) {
-        const target = await this.checkedAddress(url, signal);
-        const res = await this.request(url, target, signal);
+        const res = await this.request(url, signal);
         const status = res.statusCode ?? 0;
         if (REDIRECT_STATUSES.has(status) && res.headers.location) {
           res.destroy();
           if (redirects >= this.options.maxRedirects) {
             throw new UrlFetchError('URL_TOO_MANY_REDIRECTS', `audio_url was redirected more than ${this.options.maxRedirects} times (URL_MAX_REDIRECTS)`, {
-              max_redirects: this.options.maxRedirects,
+              publicFields: { max_redirects: this.options.maxRedirects },
             });
           }
           url = parseAudioUrl(res.headers.location, url);
@@ -223,7 +158,9 @@ export class UrlFetcher {
         }
         if (status < 200 || status > 299) {
           res.destroy();
-          throw new UrlFetchError('URL_HTTP_ERROR', `${url.host} answered HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`, { upstream_status: status });
+          throw new UrlFetchError('URL_HTTP_ERROR', `${url.host} answered HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`, {
+            publicFields: { upstream_status: status },
+          });
         }
         const declared = Number(res.headers['content-length']);
         if (Number.isFinite(declared) && declared > options.maxBytes) {
@@ -240,38 +177,24 @@ export class UrlFetcher {
     }
   }
 
-  /** Resolves the URL's host and returns the address to connect to, once every address passed the policy. */
-  private async checkedAddress(url: URL, signal: AbortSignal): Promise<LookupAddress> {
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    const family = isIP(host);
-    const addresses = family !== 0 ? [{ address: host, family }] : await abortable(this.resolve(host), signal);
-    if (addresses.length === 0) throw new UrlFetchError('URL_FETCH_FAILED', `the host ${host} has no address`);
-    for (const { address } of addresses) {
-      const cls = classifyAddress(address);
-      if (addressAllowed(cls, this.options.allowPrivate)) continue;
-      const subject = family !== 0 ? `the address ${host} is` : `the host ${host} resolves to`;
-      const hint = NEVER_ALLOWED.has(cls.kind)
-        ? 'no server can be fetched from there'
-        : 'the gateway fetches audio only from public addresses unless ALLOW_PRIVATE_URLS=true';
-      throw new UrlFetchError('URL_FORBIDDEN_ADDRESS', `${subject} ${ADDRESS_WORDS[cls.kind]} address; ${hint}`, { address_kind: cls.kind });
-    }
-    return addresses[0]!;
-  }
-
-  /** One GET on a fresh connection (no pooling: a pooled socket could belong to another check). */
-  private request(url: URL, target: LookupAddress, signal: AbortSignal): Promise<IncomingMessage> {
+  /**
+   * One GET on a fresh, guarded connection: the address check happens in the socket's lookup, so
+   * the address checked is the address connected to.
+   *
+   * @throws AddressRefusedError (synchronously inside the promise) for a refused IP literal
+   */
+  private request(url: URL, signal: AbortSignal): Promise<IncomingMessage> {
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const req = transport.request(
         {
-          host: url.hostname.replace(/^\[|\]$/g, ''),
+          host: bareHostname(url),
           port: url.port === '' ? undefined : Number(url.port),
           path: `${url.pathname}${url.search}`,
           method: 'GET',
           // identity: the byte limit then applies to the audio itself, and nothing needs decompressing.
           headers: { Host: url.host, 'User-Agent': USER_AGENT, Accept: '*/*', 'Accept-Encoding': 'identity' },
-          agent: false,
-          lookup: pinnedLookup(target),
+          ...guardedConnectOptions(url, this.policy),
           signal,
         },
         resolve,
@@ -298,16 +221,17 @@ export class UrlFetcher {
 
   private tooLarge(maxBytes: number, declared?: number): UrlFetchError {
     const size = declared === undefined ? 'more than' : `${declared} bytes, more than`;
-    return new UrlFetchError('URL_TOO_LARGE', `the audio at audio_url is ${size} the ${maxBytes}-byte limit (MAX_FILE_SIZE)`, { max_bytes: maxBytes });
+    return new UrlFetchError('URL_TOO_LARGE', `the audio at audio_url is ${size} the ${maxBytes}-byte limit (MAX_FILE_SIZE)`, { publicFields: { max_bytes: maxBytes } });
   }
 
   /** Maps a failure to UrlFetchError, except a caller's abort (its reason) and local file-system errors. */
   private translate(err: unknown, url: URL, callerSignal: AbortSignal | undefined, deadline: AbortSignal): unknown {
     if (err instanceof UrlFetchError) return err;
+    if (err instanceof AddressRefusedError) return this.forbidden(err);
     if (callerSignal?.aborted) return callerSignal.reason;
     if (deadline.aborted) {
       return new UrlFetchError('URL_TIMEOUT', `fetching audio_url from ${url.host} took longer than ${this.options.timeoutMs} ms (URL_FETCH_TIMEOUT_MS)`, {
-        timeout_ms: this.options.timeoutMs,
+        publicFields: { timeout_ms: this.options.timeoutMs },
       });
     }
     const code = (err as NodeJS.ErrnoException | undefined)?.code;
@@ -320,9 +244,20 @@ export class UrlFetcher {
             : code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE'
               ? `the connection to ${url.host} closed before the whole response arrived`
               : `fetching from ${url.host} failed (${code})`;
-      return new UrlFetchError('URL_FETCH_FAILED', reason, { cause_code: code });
+      return new UrlFetchError('URL_FETCH_FAILED', reason, { details: { cause_code: code, cause_message: (err as Error).message }, cause: err });
     }
     return err;
+  }
+
+  /** URL_FORBIDDEN_ADDRESS for a refused connection: the kind is public, the resolved address is not. */
+  private forbidden(err: AddressRefusedError): UrlFetchError {
+    const { kind, range } = err.addressClass;
+    const subject = err.literal ? `the address ${err.host} is` : `the host ${err.host} resolves to`;
+    const hint = NEVER_ALLOWED.has(kind) ? 'no server can be fetched from there' : 'the gateway fetches audio only from public addresses unless ALLOW_PRIVATE_URLS=true';
+    return new UrlFetchError('URL_FORBIDDEN_ADDRESS', `${subject} ${ADDRESS_WORDS[kind]} address; ${hint}`, {
+      publicFields: { address_kind: kind },
+      details: { address: err.address, range },
+    });
   }
 }
 

@@ -12,11 +12,9 @@ import {
   Post,
   Put,
   Query,
-  UseFilters,
 } from '@nestjs/common';
 import { ApiExtraModels, ApiTags } from '@nestjs/swagger';
 import { PhraseDto, CreateContextDto, ListContextsQuery, UpdateContextDto, type ContextListView, type ContextView } from './contexts.dto.js';
-import { ContextErrorFilter } from './contexts.errors.js';
 import { ContextsService } from './contexts.service.js';
 
 /** `id` path parameter: a UUID (400 otherwise). */
@@ -28,11 +26,12 @@ const ContextId = () => Param('id', new ParseUUIDPipe({ exceptionFactory: () => 
  * `context_id` and engines that can boost (Riva) receive it as word boosts.
  *
  * Errors: 400 `VALIDATION_FAILED` (message lists every problem) or bad id; 404 `CONTEXT_NOT_FOUND`.
+ * ContextError is a GatewayError, answered by the API role's global ApiErrorFilter (bound in
+ * JobsModule, which imports this module only for the API role).
  */
 @ApiTags('contexts')
 @ApiExtraModels(PhraseDto)
 @Controller('api/transcribe/contexts')
-@UseFilters(ContextErrorFilter)
 export class ContextsController {
   constructor(private readonly contexts: ContextsService) {}
 

@@ -1,6 +1,5 @@
-import { ArgumentsHost, Catch, HttpStatus, type ExceptionFilter } from '@nestjs/common';
-import type { Response } from 'express';
-import { STATUS_CODES } from 'node:http';
+import { HttpStatus } from '@nestjs/common';
+import { GatewayError } from '../common/gateway-error.js';
 
 /** Failures of the `Idempotency-Key` rules (docs/webhooks.md, "Idempotency-Key"). */
 export type IdempotencyErrorCode =
@@ -11,17 +10,6 @@ export type IdempotencyErrorCode =
   /** A request with this key and body is still being processed; retry once it has answered. */
   | 'IDEMPOTENCY_IN_PROGRESS';
 
-export class IdempotencyError extends Error {
-  constructor(
-    readonly code: IdempotencyErrorCode,
-    message: string,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-    this.name = 'IdempotencyError';
-  }
-}
-
 /** HTTP status of every IdempotencyErrorCode. */
 export const IDEMPOTENCY_ERROR_STATUS: Record<IdempotencyErrorCode, number> = {
   IDEMPOTENCY_KEY_INVALID: HttpStatus.BAD_REQUEST,
@@ -30,14 +18,16 @@ export const IDEMPOTENCY_ERROR_STATUS: Record<IdempotencyErrorCode, number> = {
 };
 
 /**
- * Maps IdempotencyError to the gateway's error body `{statusCode, error, code, message, ...details}`
- * (the shape of src/jobs/api-error.filter.ts), for controllers that do not go through that filter.
+ * A request refused by the `Idempotency-Key` rules. Only IDEMPOTENCY_IN_PROGRESS is retryable
+ * (the same request, once the first has answered); its public field `retry_after_sec` says when.
+ * Messages quote the client's own key, nothing else.
  */
-@Catch(IdempotencyError)
-export class IdempotencyErrorFilter implements ExceptionFilter {
-  catch(exception: IdempotencyError, host: ArgumentsHost): void {
-    const res = host.switchToHttp().getResponse<Response>();
-    const statusCode = IDEMPOTENCY_ERROR_STATUS[exception.code];
-    res.status(statusCode).json({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code: exception.code, message: exception.message, ...exception.details });
+export class IdempotencyError extends GatewayError {
+  constructor(
+    readonly code: IdempotencyErrorCode,
+    message: string,
+    publicFields: { retry_after_sec?: number } = {},
+  ) {
+    super(message, { status: IDEMPOTENCY_ERROR_STATUS[code], retryable: code === 'IDEMPOTENCY_IN_PROGRESS', publicFields: { ...publicFields } });
   }
 }

@@ -33,7 +33,7 @@ import { JobQueryService } from './job-query.service.js';
 import { SubmissionService, type UploadedAudio } from './submission.service.js';
 import { JobControl } from '../transcription/job-control.js';
 import { JobError } from './jobs.errors.js';
-import { create as contentDisposition } from 'content-disposition';
+import { contentDisposition } from '../common/content-disposition.js';
 import { rm } from 'node:fs/promises';
 import { IdempotencyService } from '../idempotency/idempotency.service.js';
 import { hashUpload, idempotencyRequestHash, parseIdempotencyKey } from '../idempotency/request-hash.js';

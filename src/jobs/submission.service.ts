@@ -11,7 +11,7 @@ import { JobSubmitter } from '../transcription/job-submitter.js';
 import type { SubmitJobDto, SubmitJobResponse } from './dto/submit-job.dto.js';
 import { JobError } from './jobs.errors.js';
 import { SubmitOptionsResolver } from './submit-options.js';
-import { sanitizeFilename } from '../common/filename.js';
+import { safeFilename } from '../common/filename.js';
 
 /** An upload as multer's disk storage leaves it (TEMP_DIR/uploads). */
 export interface UploadedAudio {
@@ -68,7 +68,7 @@ export class SubmissionService {
       }
       const jobId = randomUUID();
       const transcriptId = randomUUID();
-      const filename = sanitizeFilename(upload.originalname);
+      const filename = safeFilename(upload.originalname);
       const audioKey = `audio/${transcriptId}/${filename}`;
       const engine = resolved.engine.id;
 

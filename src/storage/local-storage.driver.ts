@@ -4,11 +4,17 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
-import { StorageNotFoundError, type StorageDriver, type StoragePutMeta, type StoredObjectInfo } from './storage.driver.js';
+import { firstFailure } from './first-failure.js';
+import type { StorageDriver, StoragePutMeta, StoredObjectInfo } from './storage.driver.js';
+import { StorageError, StorageNotFoundError, storageUnavailable } from './storage.errors.js';
 
 /**
  * StorageDriver on the local filesystem under a root directory (DATA_DIR). The embedded default:
  * API and workers must share the directory (same machine or a shared volume).
+ *
+ * File-system errors of object operations are translated here: ENOENT of an object becomes
+ * StorageNotFoundError, anything else StorageError STORAGE_UNAVAILABLE (the path is a private
+ * detail, never in the public message).
  */
 export class LocalStorageDriver implements StorageDriver {
   readonly name = 'local';
@@ -22,20 +28,31 @@ export class LocalStorageDriver implements StorageDriver {
     return resolved;
   }
 
+  /**
+   * @throws the source's own error when a stream source fails (nothing is stored)
+   * @throws StorageError STORAGE_UNAVAILABLE when the file cannot be written
+   */
   async put(key: string, source: Readable | string, _meta: StoragePutMeta): Promise<{ size_bytes: number }> {
     const target = this.pathOf(key);
-    await mkdir(path.dirname(target), { recursive: true });
     // Write to a sibling temp file and rename: readers never see a half-written object.
     const partial = `${target}.${randomUUID()}.part`;
+    let failed: () => 'source' | 'file' | undefined = () => undefined;
     try {
+      await mkdir(path.dirname(target), { recursive: true });
       if (typeof source === 'string') await copyFile(source, partial);
-      else await pipeline(source, createWriteStream(partial));
+      else {
+        const file = createWriteStream(partial);
+        failed = firstFailure({ source, file });
+        await pipeline(source, file);
+      }
       await rename(partial, target);
+      return { size_bytes: (await stat(target)).size };
     } catch (err) {
       await rm(partial, { force: true });
-      throw err;
+      if (failed() === 'source') throw err;
+      const { code, message } = err as NodeJS.ErrnoException;
+      throw storageUnavailable('storing', { driver: this.name, root: this.root, key, error: code ? `${code}: ${message}` : message }, err);
     }
-    return { size_bytes: (await stat(target)).size };
   }
 
   async readRange(key: string, start: number, end: number): Promise<Readable> {
@@ -47,8 +64,7 @@ export class LocalStorageDriver implements StorageDriver {
     try {
       return (await stat(this.pathOf(key))).size;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new StorageNotFoundError(key);
-      throw err;
+      throw this.failure('reading', key, err);
     }
   }
 
@@ -62,14 +78,17 @@ export class LocalStorageDriver implements StorageDriver {
     try {
       await copyFile(this.pathOf(key), destinationPath);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new StorageNotFoundError(key);
-      throw err;
+      throw this.failure('downloading', key, err);
     }
   }
 
   async delete(key: string): Promise<void> {
     const file = this.pathOf(key);
-    await rm(file, { force: true });
+    try {
+      await rm(file, { force: true });
+    } catch (err) {
+      throw this.failure('deleting', key, err);
+    }
     // Remove now-empty parent directories up to the root so deleted jobs leave nothing behind.
     let dir = path.dirname(file);
     const root = path.resolve(this.root);
@@ -131,6 +150,15 @@ export class LocalStorageDriver implements StorageDriver {
     return null;
   }
 
+  /** StorageNotFoundError for ENOENT, StorageError STORAGE_UNAVAILABLE otherwise (the path in the details). */
+  private failure(operation: string, key: string, err: unknown): StorageError {
+    if (err instanceof StorageError) return err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new StorageNotFoundError(key, err);
+    const { code, message } = err as NodeJS.ErrnoException;
+    return storageUnavailable(operation, { driver: this.name, root: this.root, key, error: code ? `${code}: ${message}` : message }, err);
+  }
+
+  /** Readiness (operators only): the root directory exists or can be created. @throws the file-system error */
   async ping(): Promise<void> {
     await mkdir(this.root, { recursive: true });
     await access(this.root);

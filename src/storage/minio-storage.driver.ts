@@ -1,22 +1,23 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client, S3Error, type BucketItem } from 'minio';
-import { StorageNotFoundError, type StorageDriver, type StoragePutMeta, type StoredObjectInfo } from './storage.driver.js';
+import { firstFailure } from './first-failure.js';
+import { StorageError, StorageNotFoundError, storageUnavailable } from './storage.errors.js';
+import type { StorageDriver, StoragePutMeta, StoredObjectInfo } from './storage.driver.js';
 
 /**
- * Largest object one S3 PUT may carry (5 GiB, an S3 limit MinIO shares). Uploads are single PUTs
- * (see `put`), so MAX_FILE_SIZE must stay at or below this with the minio driver.
+ * Part size of multipart uploads, in bytes. The minio client holds one part in memory to hash it
+ * (and sends objects up to this size as one PUT from memory), so this bounds the memory of an
+ * upload; 2 GiB (the default MAX_FILE_SIZE) is 128 parts, far below S3's 10 000. S3's minimum is 5 MiB.
  */
-export const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3;
-
-/** Seconds the internal presigned PUT URL stays valid; S3 checks expiry when the request starts, not when it ends. */
-const PUT_URL_TTL_SEC = 15 * 60;
+export const UPLOAD_PART_BYTES = 16 * 1024 * 1024;
 
 /** S3 error codes that mean "no such object": GET answers NoSuchKey, HEAD (no body) NotFound. */
 const NOT_FOUND_CODES = new Set(['NoSuchKey', 'NotFound']);
@@ -75,31 +76,56 @@ export interface MinioStorageOptions {
   publicEndpoint?: string;
   /** Milliseconds `ping()` and `ensureBucket()` wait for the store before failing (default 5000). */
   timeoutMs?: number;
-  /** Milliseconds an upload may make no progress before it is aborted (default 60000). */
+  /** Milliseconds an upload's connection may carry no traffic before it is aborted (default 60000). */
   idleTimeoutMs?: number;
-  /** Directory where streams of unknown length are spooled before upload (default: the OS temp dir). */
+  /** Directory where stream sources are spooled before upload (default: the OS temp dir). */
   spoolDir?: string;
+  /** Multipart part size in bytes (default UPLOAD_PART_BYTES; at least 5 MiB). */
+  partSizeBytes?: number;
+}
+
+/**
+ * An agent whose sockets are destroyed after `idleMs` without traffic. The minio client takes
+ * neither a timeout nor an AbortSignal, so this is what ends an upload to a store that stopped
+ * reading. The agent's `timeout` option makes Node arm the socket timer, also again each time a
+ * kept-alive socket is reused, but on its own only emits `timeout`; the listener added in
+ * `createConnection` (the documented hook for custom agents) destroys the socket, which fails the
+ * request.
+ */
+function idleTimeoutAgent(useSSL: boolean, idleMs: number): http.Agent {
+  const options = { keepAlive: true, timeout: idleMs };
+  const agent = useSSL ? new https.Agent(options) : new http.Agent(options);
+  const create = agent.createConnection.bind(agent) as http.Agent['createConnection'];
+  agent.createConnection = (connectOptions, callback) => {
+    const socket = create(connectOptions, callback) as Socket | null | undefined;
+    socket?.once('timeout', () => socket.destroy(new Error(`no traffic for ${idleMs} ms`)));
+    return socket;
+  };
+  return agent;
 }
 
 /**
  * StorageDriver on MinIO or any S3-compatible store, through the `minio` client: the only class
  * in the gateway that talks S3. API and workers on different machines share audio through it.
  *
- * Vendor errors are translated here: a missing object (S3 `NoSuchKey`/`NotFound`) becomes
- * StorageNotFoundError; every other failure becomes an Error naming the operation, the key and
- * the endpoint, with the S3 error as `cause`.
+ * Vendor errors are translated here, by the minio client's own `S3Error.code`: a missing object
+ * (`NoSuchKey`, `NotFound`) becomes StorageNotFoundError; any other failure of an object operation
+ * becomes StorageError STORAGE_UNAVAILABLE, whose public message names no endpoint, bucket or key
+ * (they are its private details, the S3 error its cause). `ping` and `ensureBucket`, which only
+ * operators see (readiness, boot), fail with an Error naming the endpoint and the bucket.
  */
 export class MinioStorageDriver implements StorageDriver {
   readonly name = 'minio';
   /** The bucket audio is stored in. */
   readonly bucket: string;
   private readonly client: Client;
+  /** Uploads only: its connections are dropped after `idleTimeoutMs` without traffic. */
+  private readonly uploader: Client;
   /** Signs presigned GET URLs for the public endpoint; the same client when there is none. */
   private readonly signer: Client;
   private readonly endpointUrl: string;
   private readonly region: string;
   private readonly timeoutMs: number;
-  private readonly idleTimeoutMs: number;
   private readonly spoolDir: string;
 
   /** @throws Error when an endpoint cannot be parsed (AppConfig validation normally catches that first). */
@@ -107,13 +133,22 @@ export class MinioStorageDriver implements StorageDriver {
     this.bucket = options.bucket;
     this.region = options.region;
     this.timeoutMs = options.timeoutMs ?? 5000;
-    this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     this.spoolDir = options.spoolDir ?? os.tmpdir();
     const internal = parseS3Endpoint(options.endpoint, { port: options.port, useSSL: options.useSSL });
     this.endpointUrl = `${internal.useSSL ? 'https' : 'http'}://${internal.host.includes(':') ? `[${internal.host}]` : internal.host}${internal.port ? `:${internal.port}` : ''}`;
-    const clientFor = (e: S3Endpoint) =>
-      new Client({ endPoint: e.host, port: e.port, useSSL: e.useSSL, accessKey: options.accessKey, secretKey: options.secretKey, region: options.region });
+    const clientFor = (e: S3Endpoint, transportAgent?: http.Agent) =>
+      new Client({
+        endPoint: e.host,
+        port: e.port,
+        useSSL: e.useSSL,
+        accessKey: options.accessKey,
+        secretKey: options.secretKey,
+        region: options.region,
+        partSize: options.partSizeBytes ?? UPLOAD_PART_BYTES,
+        ...(transportAgent ? { transportAgent } : {}),
+      });
     this.client = clientFor(internal);
+    this.uploader = clientFor(internal, idleTimeoutAgent(internal.useSSL, options.idleTimeoutMs ?? 60_000));
     this.signer = options.publicEndpoint
       ? clientFor(parseS3Endpoint(options.publicEndpoint, { port: options.port, useSSL: options.useSSL }))
       : this.client;
@@ -143,41 +178,38 @@ export class MinioStorageDriver implements StorageDriver {
   }
 
   /**
-   * Streams `source` into `key` with one PUT, never holding more than a stream buffer in memory.
+   * Stores `source` as `key` through the minio client's `putObject` (with the exact size and the
+   * Content-Type): one PUT up to the part size, a multipart upload above it, so at most about one
+   * part (UPLOAD_PART_BYTES) of the object is in memory at a time.
    *
-   * The minio client's `putObject` reads bodies up to its part size (64 MiB) into memory to hash
-   * them, and above that uses multipart uploads, which start by listing incomplete uploads (a call
-   * s3rver does not implement). Instead the body goes through a presigned PUT URL, which S3 signs
-   * with `UNSIGNED-PAYLOAD`, so it can be streamed unhashed with a Content-Length.
+   * A failed upload leaves no object: a single PUT is only sent once its whole body has been read,
+   * and a multipart upload only becomes an object when it is completed after its last part.
    *
-   * Atomicity is S3's: S3 and MinIO create the object only once the whole declared Content-Length
-   * has arrived, so a PUT whose connection is closed early leaves no object (and an existing one
-   * intact). The driver's part is never to let the body reach its declared length unless the
-   * source ended with exactly that length: on any failure the connection is destroyed mid-body.
-   * (s3rver, used in tests, writes in place and does not give this guarantee.)
+   * A stream source is first spooled to a temp file under `spoolDir` (removed afterwards), so that
+   * its length is known and checked against `meta.size_bytes`, and a source that fails or lies
+   * about its length never reaches the store. The gateway itself always passes a file path.
    *
-   * A stream without `meta.size_bytes` is first spooled to a temp file to learn its length (S3
-   * rejects PUTs without one); the gateway itself always passes a file path.
-   *
-   * @throws Error when the source fails, is shorter or longer than `meta.size_bytes`, the object
-   *   is larger than MAX_SINGLE_PUT_BYTES, the upload stalls for `idleTimeoutMs`, or S3 refuses.
+   * @throws the source's own error when a stream source fails (nothing is stored)
+   * @throws Error when a stream is shorter or longer than `meta.size_bytes` (nothing is stored)
+   * @throws StorageError STORAGE_UNAVAILABLE when the store refuses, fails or stalls for `idleTimeoutMs`
    */
   async put(key: string, source: Readable | string, meta: StoragePutMeta): Promise<{ size_bytes: number }> {
-    if (typeof source === 'string') {
-      const size = (await stat(source)).size;
-      await this.upload(key, createReadStream(source), size, meta.contentType);
-      return { size_bytes: size };
-    }
-    if (meta.size_bytes !== undefined) {
-      await this.upload(key, source, meta.size_bytes, meta.contentType);
-      return { size_bytes: meta.size_bytes };
-    }
+    if (typeof source === 'string') return { size_bytes: await this.upload(key, source, meta.contentType) };
     await mkdir(this.spoolDir, { recursive: true });
     const dir = await mkdtemp(path.join(this.spoolDir, 'minio-spool-'));
     try {
       const file = path.join(dir, 'body');
-      await pipeline(source, createWriteStream(file));
-      return await this.put(key, file, { contentType: meta.contentType });
+      const check = meta.size_bytes === undefined ? undefined : exactLength(meta.size_bytes);
+      const spool = createWriteStream(file);
+      const failed = firstFailure({ source, check, spool });
+      try {
+        await pipeline([source, ...(check ? [check] : []), spool]);
+      } catch (err) {
+        // The source's failure and a wrong length are the caller's; only the spool file's are storage failures.
+        if (failed() !== 'spool') throw err;
+        throw storageUnavailable('storing', { driver: this.name, spool: file, key, error: describe(err) }, err);
+      }
+      return { size_bytes: await this.upload(key, file, meta.contentType) };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -229,7 +261,7 @@ export class MinioStorageDriver implements StorageDriver {
       await this.client.removeObject(this.bucket, key);
     } catch (err) {
       if (isNotFound(err)) return;
-      throw this.failure(`deleting ${key}`, err);
+      throw this.translate('deleting', key, err);
     }
   }
 
@@ -239,7 +271,7 @@ export class MinioStorageDriver implements StorageDriver {
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
-      throw this.failure(`checking ${key}`, err);
+      throw this.translate('checking', key, err);
     }
   }
 
@@ -258,7 +290,7 @@ export class MinioStorageDriver implements StorageDriver {
         .on('error', reject)
         .on('end', () => resolve(out));
     }).catch((err: unknown) => {
-      throw this.failure(`listing ${prefix}*`, err);
+      throw storageUnavailable('listing', { driver: this.name, endpoint: this.endpointUrl, bucket: this.bucket, prefix, error: describe(err) }, err);
     });
     return items
       .flatMap((i) => (i.name === undefined ? [] : [{ key: i.name, lastModified: i.lastModified, size_bytes: i.size }]))
@@ -289,54 +321,27 @@ export class MinioStorageDriver implements StorageDriver {
     if (!exists) throw new Error(`S3 store at ${this.endpointUrl}: bucket ${this.bucket} does not exist`);
   }
 
-  private async upload(key: string, body: Readable, size: number, contentType: string): Promise<void> {
-    if (size > MAX_SINGLE_PUT_BYTES) {
-      body.destroy();
-      throw new Error(`storing ${key}: ${size} bytes exceed the ${MAX_SINGLE_PUT_BYTES} bytes one S3 PUT may carry; lower MAX_FILE_SIZE`);
-    }
+  /** putObject of a local file, with its size and Content-Type. @returns the size in bytes. */
+  private async upload(key: string, file: string, contentType: string): Promise<number> {
+    const size = (await stat(file)).size;
+    let body: ReadStream | undefined;
     try {
-      const url = new URL(await this.client.presignedPutObject(this.bucket, key, PUT_URL_TTL_SEC));
-      await this.streamPut(url, body, size, contentType);
+      body = createReadStream(file);
+      await this.uploader.putObject(this.bucket, key, body, size, { 'Content-Type': contentType });
+      return size;
     } catch (err) {
-      body.destroy();
-      throw this.failure(`storing ${key}`, err);
+      throw this.translate('storing', key, err);
+    } finally {
+      // A failed multipart upload leaves the client's pipe from this stream paused, not closed.
+      body?.destroy();
     }
   }
 
-  /** One PUT of exactly `size` bytes from `body` to a presigned URL; resolves on a 2xx answer. */
-  private streamPut(url: URL, body: Readable, size: number, contentType: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const settle = (err?: unknown) => {
-        if (settled) return;
-        settled = true;
-        if (err) reject(err);
-        else resolve();
-      };
-      const request = url.protocol === 'https:' ? https.request : http.request;
-      const req = request(
-        url,
-        { method: 'PUT', headers: { 'Content-Length': String(size), 'Content-Type': contentType }, timeout: this.idleTimeoutMs },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => {
-            if (chunks.length < 64) chunks.push(c);
-          });
-          res.on('error', settle);
-          res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) settle();
-            else settle(s3ErrorFromXml(status, Buffer.concat(chunks).toString('utf8')));
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`no progress for ${this.idleTimeoutMs} ms`)));
-      pipeline(body, exactLength(size), req).catch(settle);
-    });
-  }
-
-  private translate(action: string, key: string, err: unknown): Error {
-    return isNotFound(err) ? new StorageNotFoundError(key) : this.failure(`${action} ${key}`, err);
+  /** StorageNotFoundError for S3's "no such object", StorageError STORAGE_UNAVAILABLE otherwise. */
+  private translate(operation: string, key: string, err: unknown): StorageError {
+    if (err instanceof StorageError) return err;
+    if (isNotFound(err)) return new StorageNotFoundError(key, err);
+    return storageUnavailable(operation, { driver: this.name, endpoint: this.endpointUrl, bucket: this.bucket, key, error: describe(err) }, err);
   }
 
   private failure(action: string, err: unknown): Error {
@@ -366,35 +371,17 @@ function describe(err: unknown): string {
   return String(err);
 }
 
-/**
- * Passes bytes through, failing when the stream turns out longer or shorter than `expected`.
- * The chunk that completes `expected` is held back until the source has ended: sent at once, the
- * server would hold a complete body and store it even if the source then turned out longer or
- * failed.
- */
+/** Passes bytes through, failing when the stream turns out longer or shorter than `expected` bytes. */
 function exactLength(expected: number): Transform {
   let seen = 0;
-  let last: Buffer | undefined;
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       seen += chunk.length;
       if (seen > expected) callback(new Error(`the stream is longer than the declared ${expected} bytes`));
-      else if (seen === expected) {
-        last = chunk;
-        callback();
-      } else callback(null, chunk);
+      else callback(null, chunk);
     },
     flush(callback) {
-      if (seen !== expected) callback(new Error(`the stream ended after ${seen} of the declared ${expected} bytes`));
-      else callback(null, last);
+      callback(seen === expected ? null : new Error(`the stream ended after ${seen} of the declared ${expected} bytes`));
     },
   });
-}
-
-/** An S3Error from an S3 XML error body (`<Error><Code>…</Code><Message>…</Message></Error>`). */
-function s3ErrorFromXml(status: number, xml: string): S3Error {
-  const field = (name: string) => new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml)?.[1];
-  const err = new S3Error(`${field('Message') ?? 'no message'} (HTTP ${status})`);
-  err.code = field('Code') ?? `HTTP${status}`;
-  return err;
 }

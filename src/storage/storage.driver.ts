@@ -1,21 +1,15 @@
 import type { Readable } from 'node:stream';
 
-/** Raised by drivers for keys that do not exist (vendor errors such as S3 NoSuchKey are translated to this). */
-export class StorageNotFoundError extends Error {
-  constructor(readonly key: string) {
-    super(`storage object not found: ${key}`);
-    this.name = 'StorageNotFoundError';
-  }
-}
+export { StorageError, StorageNotFoundError, type StorageErrorCode } from './storage.errors.js';
 
 /** What a driver is told about an object it stores. */
 export interface StoragePutMeta {
   /** MIME type stored with the object and sent back on GET (e.g. `audio/wav`). */
   contentType: string;
   /**
-   * Exact length of a stream source in bytes, when the caller knows it. Lets the minio driver
-   * stream the body straight into one PUT; without it the stream is first spooled to a temp file
-   * to learn its length. Ignored for file-path sources (their size is read from the file).
+   * Exact length of a stream source in bytes, when the caller knows it: a stream that turns out
+   * longer or shorter is refused and nothing is stored. Ignored for file-path sources (their size
+   * is read from the file).
    */
   size_bytes?: number;
 }
@@ -32,6 +26,10 @@ export interface StoredObjectInfo {
  * Where uploaded audio lives between submission and transcription (and after, until retention
  * deletes it). Keys are `/`-separated relative paths such as `audio/<transcript id>/<file>`.
  * API and worker processes share a driver, so a worker on another machine reads what the API stored.
+ *
+ * Errors of object operations (src/storage/storage.errors.ts, GatewayErrors): StorageNotFoundError
+ * (STORAGE_OBJECT_NOT_FOUND, 410) for a missing key, StorageError STORAGE_UNAVAILABLE (503,
+ * retryable) for any failure of the store. `ping` fails with a plain Error for operators.
  */
 export interface StorageDriver {
   /** `local` or `minio`. */
@@ -40,6 +38,8 @@ export interface StorageDriver {
    * Streams `source` (a readable stream or a local file path) into the object `key`.
    * Never buffers the whole object in memory; a failed write leaves no partial object.
    * @returns the stored size in bytes.
+   * @throws the source's own error, or an Error for a stream of the wrong `size_bytes` (nothing stored)
+   * @throws StorageError STORAGE_UNAVAILABLE when the store fails
    */
   put(key: string, source: Readable | string, meta: StoragePutMeta): Promise<{ size_bytes: number }>;
   /** @throws StorageNotFoundError */
@@ -53,7 +53,7 @@ export interface StorageDriver {
   size(key: string): Promise<number>;
   /** Copies the object to a local file (workers decode from local disk). @throws StorageNotFoundError */
   download(key: string, destinationPath: string): Promise<void>;
-  /** Deletes the object; deleting a missing key is not an error. */
+  /** Deletes the object; deleting a missing key is not an error. @throws StorageError STORAGE_UNAVAILABLE */
   delete(key: string): Promise<void>;
   exists(key: string): Promise<boolean>;
   /** Lists keys under a prefix (used by retention and by tests counting orphans). */

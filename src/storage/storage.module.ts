@@ -9,7 +9,7 @@ import { TempWorkspaceService } from './temp-workspace.service.js';
 
 /**
  * The StorageDriver STORAGE_DRIVER selects: `local` (files under DATA_DIR) or `minio` (the
- * MINIO_* settings). Streams of unknown length are spooled under TEMP_DIR/uploads, whose stale
+ * MINIO_* settings). The minio driver spools stream sources under TEMP_DIR/uploads, whose stale
  * entries TempWorkspaceService removes at startup.
  */
 export function createStorageDriver(config: AppConfig): StorageDriver {

@@ -1,3 +1,6 @@
+import { contentDisposition } from '../common/content-disposition.js';
+import { MAX_FILENAME_BYTES, safeFilename } from '../common/filename.js';
+import { GatewayError } from '../common/gateway-error.js';
 import type { Segment, Word } from '../engines/engine.spec.js';
 
 /**
@@ -58,15 +61,30 @@ const BREAK_PUNCTUATION = /[.,;:!?…。，、！？；：]["')\]»”’]*$/u;
 /** Tokens that are only closing punctuation attach to the previous word without a space. */
 const PUNCTUATION_ONLY = /^[.,;:!?…%)\]}"'»”’。，、！？；：]+$/u;
 
-/** Raised for a `format` value the result endpoint does not serve; the HTTP layer answers 400. */
-export class ExportFormatError extends Error {
-  readonly code = 'UNSUPPORTED_FORMAT' as const;
-  /** The accepted values, for the error body. */
+/** Failures of export format negotiation. */
+export type ExportErrorCode =
+  /** The `format` query parameter names no format the result endpoint serves. */
+  'UNSUPPORTED_FORMAT';
+
+/** HTTP status of every ExportErrorCode. */
+export const EXPORT_ERROR_STATUS: Record<ExportErrorCode, number> = {
+  UNSUPPORTED_FORMAT: 400,
+};
+
+/**
+ * Raised for a `format` value the result endpoint does not serve: HTTP 400 with the public field
+ * `accepted_formats`.
+ */
+export class ExportFormatError extends GatewayError {
+  readonly code: ExportErrorCode = 'UNSUPPORTED_FORMAT';
+  /** The accepted values (also the public field `accepted_formats`). */
   readonly accepted: readonly ExportFormat[] = EXPORT_FORMATS;
 
   constructor(readonly given: string) {
-    super(`unsupported format '${given}'; accepted formats: ${EXPORT_FORMATS.join(', ')}`);
-    this.name = 'ExportFormatError';
+    super(`unsupported format '${given}'; accepted formats: ${EXPORT_FORMATS.join(', ')}`, {
+      status: EXPORT_ERROR_STATUS.UNSUPPORTED_FORMAT,
+      publicFields: { accepted_formats: EXPORT_FORMATS },
+    });
   }
 }
 
@@ -119,21 +137,19 @@ export function pickFormat(query?: string, accept?: string): ExportFormat {
 }
 
 /**
- * `Content-Disposition` for a downloaded export: `attachment; filename="<basename>.<ext>"`, the
- * basename being the uploaded file's name without its extension. Non-ASCII names get an ASCII
- * fallback plus RFC 6266 `filename*`.
+ * `Content-Disposition` for a downloaded export: `attachment` naming `<basename>.<ext>`, the
+ * basename being the uploaded file's name (cleaned by `safeFilename`) without its extension, or
+ * `transcript`. Built by `contentDisposition` (src/common/content-disposition.ts): non-ASCII names
+ * as RFC 8187 `filename*` with an ASCII `filename` fallback.
+ *
+ * @example exportContentDisposition('réunion.wav', 'vtt')
+ *   // attachment; filename=r_union.vtt; filename*=UTF-8''r%C3%A9union.vtt
  */
 export function exportContentDisposition(uploadFilename: string | null | undefined, format: ExportFormat): string {
-  const base =
-    (uploadFilename ?? '')
-      .replace(/^.*[\\/]/, '')
-      .replace(/\.[^.]*$/, '')
-      .replace(/[\x00-\x1f\x7f"]/g, '_')
-      .trim() || 'transcript';
-  const name = `${base}.${format}`;
-  const ascii = name.replace(/[^\x20-\x7e]/g, '_');
-  const disposition = `attachment; filename="${ascii}"`;
-  return ascii === name ? disposition : `${disposition}; filename*=UTF-8''${encodeURIComponent(name)}`;
+  const extension = `.${format}`;
+  const upload = safeFilename(uploadFilename, { fallback: '' });
+  const stem = safeFilename(upload.replace(/\.[^.]*$/, ''), { fallback: 'transcript', maxBytes: MAX_FILENAME_BYTES - extension.length });
+  return contentDisposition(`${stem}${extension}`, { type: 'attachment' });
 }
 
 /** The label of a speaker: its role from `speaker_roles`, else `Speaker N` (1-based). Null without a speaker. */

@@ -1,26 +1,14 @@
-import { ArgumentsHost, Catch, HttpStatus, type ExceptionFilter } from '@nestjs/common';
-import type { Response } from 'express';
-import { STATUS_CODES } from 'node:http';
+import { HttpStatus } from '@nestjs/common';
+import { GatewayError } from '../common/gateway-error.js';
 
 /** Failures of a submission's `callback_url`. */
 export type WebhookErrorCode =
-  /** Not an absolute http(s) URL, longer than 2048 characters, or carries user:password. */
+  /** Not an absolute http(s) URL, longer than 2048 characters, carries user:password, or its host does not resolve. */
   | 'CALLBACK_URL_INVALID'
-  /** The host is, or resolves to, a private, loopback, link-local or reserved address (ALLOW_PRIVATE_URLS=false). */
+  /** The host is, or resolves to, a private, loopback, link-local or reserved address (ALLOW_PRIVATE_URLS=false), or one no receiver can listen on. */
   | 'CALLBACK_URL_FORBIDDEN'
   /** WEBHOOK_SECRET is not set, so webhooks could not be signed: callback_url is refused. */
   | 'WEBHOOKS_NOT_CONFIGURED';
-
-export class WebhookError extends Error {
-  constructor(
-    readonly code: WebhookErrorCode,
-    message: string,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-    this.name = 'WebhookError';
-  }
-}
 
 /** HTTP status of every WebhookErrorCode: all are the client's to fix. */
 export const WEBHOOK_ERROR_STATUS: Record<WebhookErrorCode, number> = {
@@ -30,14 +18,16 @@ export const WEBHOOK_ERROR_STATUS: Record<WebhookErrorCode, number> = {
 };
 
 /**
- * Maps WebhookError to the gateway's error body `{statusCode, error, code, message, ...details}`
- * (the shape of src/jobs/api-error.filter.ts), for controllers that do not go through that filter.
+ * A refused `callback_url` (HTTP 400, not retryable). Public fields: `callback_url` (the first 200
+ * characters of what the client sent) and, for CALLBACK_URL_FORBIDDEN, `address_kind`. The
+ * addresses a host name resolved to are private `details`: a name may resolve to an internal host.
  */
-@Catch(WebhookError)
-export class WebhookErrorFilter implements ExceptionFilter {
-  catch(exception: WebhookError, host: ArgumentsHost): void {
-    const res = host.switchToHttp().getResponse<Response>();
-    const statusCode = WEBHOOK_ERROR_STATUS[exception.code];
-    res.status(statusCode).json({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code: exception.code, message: exception.message, ...exception.details });
+export class WebhookError extends GatewayError {
+  constructor(
+    readonly code: WebhookErrorCode,
+    message: string,
+    fields: { publicFields?: { callback_url?: string; address_kind?: string }; details?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
+    super(message, { status: WEBHOOK_ERROR_STATUS[code], publicFields: { ...fields.publicFields }, details: fields.details, cause: fields.cause });
   }
 }

@@ -1,9 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import type { LookupFunction } from 'node:net';
-import { addressAllowed, classifyAddress, isIpLiteral } from '../audio/ip-ranges.js';
+import { AddressRefusedError, guardedConnectOptions, type HostResolver } from '../common/outbound/address-guard.js';
 
 /** How much of a non-2xx response body is kept in webhook_deliveries.error, in bytes. */
 const ERROR_BODY_BYTES = 512;
@@ -16,43 +14,29 @@ export interface SendOutcome {
   error: string | null;
   /** The first bytes of the response body (UTF-8, at most 512 bytes), for the delivery log. */
   responseExcerpt: string;
-  /** True when the target address was refused by the address rule (src/audio/ip-ranges.ts; retrying cannot help). */
+  /** True when the target address was refused by the address rule (src/common/outbound/; retrying cannot help). */
   refused: boolean;
   /** Milliseconds from sending to the end of the response or the failure. */
   durationMs: number;
 }
 
-/** Raised inside the connection's lookup when the host resolves to a refused address. */
-class RefusedAddressError extends Error {
-  constructor(readonly address: string) {
-    const cls = classifyAddress(address);
-    super(`refused to connect to ${address}, a ${cls.kind} address (${cls.range}); see ALLOW_PRIVATE_URLS`);
-    this.name = 'RefusedAddressError';
-  }
+/** Options of {@link WebhookSender.post}. */
+export interface SendOptions {
+  /** WEBHOOK_TIMEOUT_MS: milliseconds for the whole exchange (connect, request, response). */
+  timeoutMs: number;
+  /** ALLOW_PRIVATE_URLS. */
+  allowPrivate: boolean;
+  /** Host name resolution; tests map names to their own receiver. Default: the OS resolver. */
+  resolve?: HostResolver;
 }
 
-/** The first address a connection may not go to, or undefined when all are allowed. */
-const refusedAmong = (addresses: string[], allowPrivate: boolean) => addresses.find((a) => !addressAllowed(classifyAddress(a), allowPrivate));
-
 /**
- * node:dns lookup that refuses addresses the policy forbids. Doing the check in the socket's own
- * lookup (rather than resolving once beforehand) means the address checked is the address
- * connected to, so a DNS answer that changes between check and connect (DNS rebinding) cannot
- * slip through.
- */
-const guardedLookup = (allowPrivate: boolean): LookupFunction => (hostname, options, callback) => {
-  dnsLookup(hostname, options as LookupOptions, (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => {
-    if (err) return (callback as (e: NodeJS.ErrnoException | null, a: string | LookupAddress[], f?: number) => void)(err, address, family);
-    const refused = refusedAmong(Array.isArray(address) ? address.map((a) => a.address) : [address], allowPrivate);
-    if (refused !== undefined) return (callback as (e: Error) => void)(new RefusedAddressError(refused));
-    (callback as (e: null, a: string | LookupAddress[], f?: number) => void)(null, address, family);
-  });
-};
-
-/**
- * The one class that makes outbound HTTP requests for webhooks (node:http/https). Redirects are not
- * followed: a 3xx counts as a failed attempt, because following it would sign a body for a URL the
- * client never registered.
+ * The one class that makes outbound HTTP requests for webhooks (node:http/https). Every attempt
+ * connects through the shared address guard (src/common/outbound/address-guard.ts): the callback
+ * host is resolved and checked when the socket connects, so a name that resolved to a public
+ * address at submission and to an internal one now is refused. Redirects are not followed: a 3xx
+ * counts as a failed attempt, because following it would sign a body for a URL the client never
+ * registered.
  */
 @Injectable()
 export class WebhookSender {
@@ -60,13 +44,15 @@ export class WebhookSender {
    * POSTs `body` to `url` with `headers`, bounded by `timeoutMs` for the whole exchange.
    * Never throws: every failure is reported in the outcome.
    */
-  async post(url: string, body: string, headers: Record<string, string>, options: { timeoutMs: number; allowPrivate: boolean }): Promise<SendOutcome> {
+  async post(url: string, body: string, headers: Record<string, string>, options: SendOptions): Promise<SendOutcome> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     const target = new URL(url);
-    const literal = target.hostname.replace(/^\[|\]$/g, '');
-    if (isIpLiteral(literal) && refusedAmong([literal], options.allowPrivate) !== undefined) {
-      return { statusCode: null, error: new RefusedAddressError(literal).message, responseExcerpt: '', refused: true, durationMs: elapsed() };
+    let guard: ReturnType<typeof guardedConnectOptions>;
+    try {
+      guard = guardedConnectOptions(target, { allowPrivate: options.allowPrivate, ...(options.resolve ? { resolve: options.resolve } : {}) });
+    } catch (err) {
+      return { statusCode: null, error: (err as Error).message, responseExcerpt: '', refused: err instanceof AddressRefusedError, durationMs: elapsed() };
     }
     const client = target.protocol === 'https:' ? https : http;
     return new Promise<SendOutcome>((resolve) => {
@@ -82,9 +68,7 @@ export class WebhookSender {
           method: 'POST',
           headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) },
           signal: AbortSignal.timeout(options.timeoutMs),
-          lookup: guardedLookup(options.allowPrivate),
-          // A fresh connection per attempt: a kept-alive socket would skip the address check.
-          agent: false,
+          ...guard,
         },
         (res: IncomingMessage) => {
           const chunks: Buffer[] = [];
@@ -99,7 +83,7 @@ export class WebhookSender {
           res.on('error', (err) => finish({ statusCode: res.statusCode ?? null, error: describe(err, options.timeoutMs), responseExcerpt: '', refused: false }));
         },
       );
-      req.on('error', (err) => finish({ statusCode: null, error: describe(err, options.timeoutMs), responseExcerpt: '', refused: err instanceof RefusedAddressError }));
+      req.on('error', (err) => finish({ statusCode: null, error: describe(err, options.timeoutMs), responseExcerpt: '', refused: err instanceof AddressRefusedError }));
       req.end(body);
     });
   }

@@ -24,14 +24,14 @@ describe('result exports over HTTP', () => {
     const srt = await fetch(`${resultUrl}?format=srt`, { headers: { Accept: 'text/vtt' } });
     expect(srt.status).toBe(200);
     expect(srt.headers.get('content-type')).toBe('application/x-subrip; charset=utf-8');
-    expect(srt.headers.get('content-disposition')).toBe('attachment; filename="goforward.srt"');
+    expect(srt.headers.get('content-disposition')).toBe('attachment; filename=goforward.srt');
     expect(srt.headers.get('vary')).toMatch(/Accept/);
     const srtText = await srt.text();
     expect(srtText).toMatch(/^1\n\d{2}:\d{2}:\d{2},\d{3} --> \d{2}:\d{2}:\d{2},\d{3}\n/);
 
     const vtt = await fetch(resultUrl, { headers: { Accept: 'text/vtt' } });
     expect(vtt.headers.get('content-type')).toBe('text/vtt; charset=utf-8');
-    expect(vtt.headers.get('content-disposition')).toBe('attachment; filename="goforward.vtt"');
+    expect(vtt.headers.get('content-disposition')).toBe('attachment; filename=goforward.vtt');
     const vttText = await vtt.text();
     expect(vttText.startsWith('WEBVTT\n\n')).toBe(true);
 

@@ -141,7 +141,7 @@ describe('IdempotencyService (Postgres)', () => {
     await working;
     const duplicate = await idem.execute(scope, 'x3', HASH_A, work).catch((e: unknown) => e);
     expect(duplicate).toBeInstanceOf(IdempotencyError);
-    expect(duplicate).toMatchObject({ code: 'IDEMPOTENCY_IN_PROGRESS', details: { retry_after_sec: 1 } });
+    expect(duplicate).toMatchObject({ code: 'IDEMPOTENCY_IN_PROGRESS', status: 409, retryable: true, publicFields: { retry_after_sec: 1 } });
     release();
     expect((await first).replayed).toBe(false);
     expect(runs).toBe(3);

@@ -1,17 +1,19 @@
 import { Logger } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { AppConfig, parseEnv } from '../../src/config/app-config.js';
 import { ConfigModule } from '../../src/config/config.module.js';
 import { LocalStorageDriver } from '../../src/storage/local-storage.driver.js';
-import { MAX_SINGLE_PUT_BYTES, MinioStorageDriver, parseS3Endpoint } from '../../src/storage/minio-storage.driver.js';
+import { GatewayError } from '../../src/common/gateway-error.js';
+import { MinioStorageDriver, parseS3Endpoint } from '../../src/storage/minio-storage.driver.js';
 import { AudioRetentionService } from '../../src/storage/retention.js';
-import { STORAGE_DRIVER, StorageNotFoundError, type StorageDriver } from '../../src/storage/storage.driver.js';
+import { STORAGE_DRIVER, StorageError, StorageNotFoundError, type StorageDriver } from '../../src/storage/storage.driver.js';
 import { StorageModule } from '../../src/storage/storage.module.js';
 import { fixture, scratchDir, testConfig } from '../support/env.js';
 import { startS3, uniqueBucket, type S3TestServer } from '../support/s3.js';
@@ -64,53 +66,51 @@ async function silentServer(): Promise<{ port: number; close: () => Promise<void
   };
 }
 
-/** What one client connection through the proxy sent. */
-interface ProxiedConnection {
-  /** The start of what the client sent (request line and headers of its first request). */
-  head: string;
-  bytes: number;
-  /** Set once the client closed or reset the connection. */
-  clientClosed: boolean;
+/** One request that went through the S3 shim. */
+interface ShimmedRequest {
+  method: string;
+  /** Path and query, e.g. `/bucket/key?partNumber=1&uploadId=…`. */
+  url: string;
+  /** Bytes of the request body that reached the shim. */
+  bodyBytes: number;
 }
 
-/** A TCP proxy in front of s3rver that records what clients send through it. */
-async function recordingProxy(targetPort: number): Promise<{ port: number; forwarded: () => number; connections: ProxiedConnection[]; close: () => Promise<void> }> {
-  const connections: ProxiedConnection[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const conn: ProxiedConnection = { head: '', bytes: 0, clientClosed: false };
-    connections.push(conn);
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => undefined);
+/**
+ * An HTTP proxy in front of s3rver that records every request, and answers the one S3 call of
+ * the minio client's multipart upload that s3rver does not implement — ListMultipartUploads
+ * (`GET /<bucket>?uploads`, asked to resume an earlier upload) — with an empty list, as a store
+ * without incomplete uploads does. Everything else (initiate, upload part, complete) is s3rver's.
+ */
+async function s3Shim(targetPort: number): Promise<{ port: number; requests: ShimmedRequest[]; close: () => Promise<void> }> {
+  const requests: ShimmedRequest[] = [];
+  const server = http.createServer((req, res) => {
+    const seen: ShimmedRequest = { method: req.method!, url: req.url!, bodyBytes: 0 };
+    requests.push(seen);
+    req.on('data', (c: Buffer) => (seen.bodyBytes += c.length));
+    const url = new URL(req.url!, 'http://shim');
+    if (req.method === 'GET' && url.searchParams.has('uploads')) {
+      req.resume();
+      res.writeHead(200, { 'Content-Type': 'application/xml' });
+      res.end(`<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>${url.pathname.slice(1)}</Bucket><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>`);
+      return;
     }
-    client.on('close', () => {
-      conn.clientClosed = true;
-      upstream.destroy();
+    const upstream = http.request({ host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode!, up.headers);
+      up.pipe(res);
     });
-    upstream.on('close', () => client.destroy());
-    client.on('data', (d: Buffer) => {
-      if (conn.head.length < 2048) conn.head += d.subarray(0, 2048).toString('latin1');
-      conn.bytes += d.length;
-    });
-    client.pipe(upstream);
-    upstream.pipe(client);
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as net.AddressInfo).port,
-    forwarded: () => connections.reduce((n, c) => n + c.bytes, 0),
-    connections,
+    requests,
     close: async () => {
-      for (const s of sockets) s.destroy();
+      server.closeAllConnections();
       await new Promise((r) => server.close(r));
     },
   };
 }
-
-/** Body bytes a recorded connection carried after the headers of its (single) request. */
-const bodyBytes = (c: ProxiedConnection) => c.bytes - (c.head.indexOf('\r\n\r\n') + 4);
 
 let s3: S3TestServer;
 let bucket: string;
@@ -365,134 +365,88 @@ describe('MinioStorageDriver against s3rver', () => {
     expect(await a.ensureBucket()).toEqual({ created: false });
   });
 
-  it('streams an upload: the object is on the wire before the source has been read', async () => {
-    const proxy = await recordingProxy(s3.port);
+  it("uploads through the minio client's putObject: one PUT up to the part size, a multipart upload above it", async () => {
+    const shim = await s3Shim(s3.port);
     try {
-      const viaProxy = minioDriver({ endpoint: `127.0.0.1:${proxy.port}` });
-      const size = 20 * MiB;
-      // The source produces at most 8 MiB more than has reached the server. A driver that read
-      // the whole 20 MiB into memory before sending would never let it continue.
-      const window = 8 * MiB;
-      const hash = createHash('sha256');
-      let produced = 0;
-      const source = new Readable({
-        highWaterMark: 64 * 1024,
-        read() {
-          void (async () => {
-            const deadline = Date.now() + 10_000;
-            while (produced - proxy.forwarded() > window) {
-              if (Date.now() > deadline) {
-                this.destroy(new Error(`only ${proxy.forwarded()} of ${produced} bytes read from the source reached the server: the upload is not streamed`));
-                return;
-              }
-              await sleep(5);
-            }
-            if (produced >= size) {
-              this.push(null);
-              return;
-            }
-            const chunk = Buffer.alloc(Math.min(64 * 1024, size - produced), (produced / (64 * 1024)) % 251);
-            produced += chunk.length;
-            hash.update(chunk);
-            this.push(chunk);
-          })();
-        },
-      });
-      expect(await viaProxy.put('streamed/t5/big.wav', source, { contentType: 'audio/wav', size_bytes: size })).toEqual({ size_bytes: size });
-      expect(proxy.forwarded()).toBeGreaterThan(size);
-      const stored = await collect(await storage.read('streamed/t5/big.wav'));
-      expect(stored.length).toBe(size);
-      expect(sha256(stored)).toBe(hash.digest('hex'));
+      const viaShim = minioDriver({ endpoint: `127.0.0.1:${shim.port}`, partSizeBytes: 5 * MiB });
+      const small = path.join(scratchDir('parts'), 'small.wav');
+      writeFileSync(small, Buffer.alloc(1 * MiB, 3));
+      expect(await viaShim.put('parts/t5/small.wav', small, { contentType: 'audio/wav' })).toEqual({ size_bytes: MiB });
+      expect(shim.requests.filter((r) => r.url.startsWith(`/${bucket}/parts/t5/small.wav`)).map((r) => [r.method, r.bodyBytes])).toEqual([['PUT', MiB]]);
+
+      const size = 12 * MiB + 123;
+      const big = Buffer.alloc(size);
+      for (let i = 0; i < size; i += 4096) big.writeUInt32LE(i, i);
+      const file = path.join(scratchDir('parts'), 'big.wav');
+      writeFileSync(file, big);
+      shim.requests.length = 0;
+      expect(await viaShim.put('parts/t5/big.wav', file, { contentType: 'audio/wav' })).toEqual({ size_bytes: size });
+      const parts = shim.requests.filter((r) => r.method === 'PUT' && /[?&]partNumber=/.test(r.url));
+      // At most one part of 5 MiB is sent (and held in memory) at a time.
+      expect(parts.map((p) => p.bodyBytes)).toEqual([5 * MiB, 5 * MiB, 2 * MiB + 123]);
+      expect(shim.requests.some((r) => r.method === 'POST' && r.url.includes('?uploads'))).toBe(true);
+      expect(shim.requests.some((r) => r.method === 'POST' && r.url.includes('?uploadId='))).toBe(true);
+
+      const stored = await collect(await storage.read('parts/t5/big.wav'));
+      expect(sha256(stored)).toBe(sha256(big));
+      const res = await fetch((await storage.presignedGetUrl('parts/t5/big.wav', 60))!);
+      expect(res.headers.get('content-type')).toBe('audio/wav');
+      await res.body?.cancel();
     } finally {
-      await proxy.close();
+      await shim.close();
     }
   });
 
-  // S3 and MinIO store an object only once its whole declared Content-Length has arrived. s3rver
-  // writes in place, so what these tests check is the driver's part: the PUT of a failed upload
-  // is on the wire and then cut short (connection closed before the declared length), never completed.
-  const cutShort = async (declared: number, script: (step: { push: (b: Buffer) => void; onTheWire: () => Promise<void> }) => Promise<Error | null>, error: RegExp) => {
-    const proxy = await recordingProxy(s3.port);
+  // A stream source is spooled and checked before the client sees it, so a failing source or a
+  // wrong declared length never reaches the store: no request for the key, no object.
+  it.each<[string, () => Readable, number | undefined, RegExp]>([
+    ['fails mid-upload', () => failingStream(16), 4 * MiB, /the client went away/],
+    ['fails right after reaching its declared length', () => failingStream(4), 4 * 64 * 1024, /the client went away/],
+    ['is shorter than declared', () => Readable.from([Buffer.alloc(100)]), 200, /ended after 100 of the declared 200 bytes/],
+    ['is longer than declared', () => Readable.from([Buffer.alloc(150), Buffer.alloc(60)]), 200, /longer than the declared 200 bytes/],
+  ])('sends nothing to the store when a stream source %s', async (_what, source, declared, error) => {
+    const shim = await s3Shim(s3.port);
     const key = `cut/${Math.random().toString(36).slice(2)}.wav`;
-    const findPut = () => proxy.connections.find((c) => c.head.startsWith(`PUT /${bucket}/${key}?`));
     try {
-      const source = new Readable({ read() {} });
-      const onTheWire = async () => {
-        for (let i = 0; i < 1000; i++) {
-          const put = findPut();
-          if (put && bodyBytes(put) > 0) return;
-          await sleep(5);
-        }
-        throw new Error('the PUT never reached the server');
-      };
-      void script({ push: (b) => source.push(b), onTheWire }).then(
-        (end) => (end ? source.destroy(end) : source.push(null)),
-        (err: unknown) => source.destroy(err as Error),
-      );
-      await expect(minioDriver({ endpoint: `127.0.0.1:${proxy.port}` }).put(key, source, { contentType: 'audio/wav', size_bytes: declared })).rejects.toThrow(error);
-      const put = findPut()!;
-      expect(put.head).toMatch(new RegExp(`\\r\\ncontent-length: ${declared}\\r\\n`, 'i'));
-      for (let i = 0; i < 200 && !put.clientClosed; i++) await sleep(10);
-      expect(put.clientClosed).toBe(true);
-      expect(bodyBytes(put)).toBeGreaterThan(0);
-      expect(bodyBytes(put)).toBeLessThan(declared);
+      const err = await minioDriver({ endpoint: `127.0.0.1:${shim.port}` })
+        .put(key, source(), { contentType: 'audio/wav', ...(declared === undefined ? {} : { size_bytes: declared }) })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(error);
+      // The caller's stream failed, not the store: not a storage error.
+      expect(err).not.toBeInstanceOf(StorageError);
+      expect(shim.requests.filter((r) => r.url.includes(key))).toEqual([]);
+      expect(await storage.exists(key)).toBe(false);
     } finally {
-      await proxy.close();
+      await shim.close();
     }
-  };
-
-  it('cuts the PUT short when the source fails mid-upload', async () => {
-    await cutShort(
-      4 * MiB,
-      async ({ push, onTheWire }) => {
-        for (let i = 0; i < 16; i++) push(Buffer.alloc(64 * 1024, i));
-        await onTheWire();
-        return new Error('the client went away');
-      },
-      /the client went away/,
-    );
   });
 
-  it('cuts the PUT short when the source fails right after reaching its declared length', async () => {
-    await cutShort(
-      4 * 64 * 1024,
-      async ({ push, onTheWire }) => {
-        for (let i = 0; i < 4; i++) push(Buffer.alloc(64 * 1024, i));
-        await onTheWire();
-        return new Error('the client went away after the last byte');
-      },
-      /the client went away after the last byte/,
-    );
+  it("translates the store's refusal by the client's S3 error code into StorageError, the endpoint kept private", async () => {
+    const refused = minioDriver({ accessKey: 'NOT-S3RVER' });
+    const err = (await refused.put('denied/t6/jfk.wav', JFK, { contentType: 'audio/wav' }).catch((e: unknown) => e)) as StorageError;
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err).toBeInstanceOf(GatewayError);
+    expect(err).toMatchObject({ code: 'STORAGE_UNAVAILABLE', status: 503, retryable: true });
+    expect(err.toPublic()).toEqual({ code: 'STORAGE_UNAVAILABLE', message: 'the audio store failed while storing the audio; try again later' });
+    expect(err.details).toMatchObject({ driver: 'minio', endpoint: `http://${s3.endpoint}`, bucket, key: 'denied/t6/jfk.wav', error: expect.stringMatching(/^(AccessDenied|InvalidAccessKeyId)/) });
+    const missing = (await storage.read('denied/t6/never.wav').catch((e: unknown) => e)) as StorageNotFoundError;
+    expect(missing).toMatchObject({ code: 'STORAGE_OBJECT_NOT_FOUND', status: 410, retryable: false, key: 'denied/t6/never.wav' });
+    expect(JSON.stringify(missing.toPublic())).not.toContain('never.wav');
   });
 
-  it('rejects a stream shorter or longer than its declared length, cutting the PUT short', async () => {
-    await cutShort(
-      200,
-      async ({ push, onTheWire }) => {
-        push(Buffer.alloc(100));
-        await onTheWire();
-        return null;
-      },
-      /ended after 100 of the declared 200 bytes/,
-    );
-    await cutShort(
-      200,
-      async ({ push, onTheWire }) => {
-        push(Buffer.alloc(150));
-        await onTheWire();
-        push(Buffer.alloc(50));
-        push(Buffer.alloc(10));
-        return null;
-      },
-      /longer than the declared 200 bytes/,
-    );
-  });
-
-  it('refuses objects larger than one S3 PUT may carry before sending anything', async () => {
-    await expect(storage.put('huge/t7/a.wav', Readable.from([Buffer.alloc(10)]), { contentType: 'audio/wav', size_bytes: MAX_SINGLE_PUT_BYTES + 1 })).rejects.toThrow(
-      /exceed the 5368709120 bytes one S3 PUT may carry; lower MAX_FILE_SIZE/,
-    );
-    expect(await storage.list('huge/')).toEqual([]);
+  it('aborts an upload to a store that stops answering after idleTimeoutMs', async () => {
+    const silent = await silentServer();
+    try {
+      const started = Date.now();
+      const err = await minioDriver({ endpoint: `127.0.0.1:${silent.port}`, idleTimeoutMs: 300 })
+        .put('stalled/t7/jfk.wav', JFK, { contentType: 'audio/wav' })
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'STORAGE_UNAVAILABLE', details: expect.objectContaining({ error: expect.stringContaining('no traffic for 300 ms') }) });
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await silent.close();
+    }
   });
 
   it('spools a stream of unknown length in the spool directory and removes the spool file afterwards', async () => {

@@ -11,6 +11,7 @@ import type { AppConfig } from '../../src/config/app-config.js';
 import { ConfigModule } from '../../src/config/config.module.js';
 import { dataSourceOptions } from '../../src/database/data-source.js';
 import { verifyWebhookSignature, WEBHOOK_HEADERS } from '../../src/webhooks/webhook-signature.js';
+import { validateCallbackUrl } from '../../src/webhooks/callback-url.js';
 import { completedPayload, failedPayload, webhookDeliveryId } from '../../src/webhooks/webhook.constants.js';
 import { WebhookError } from '../../src/webhooks/webhook.errors.js';
 import { WebhookQueue } from '../../src/webhooks/webhook.queue.js';
@@ -250,6 +251,24 @@ describe('WebhookSender (outbound HTTP)', () => {
     const allowed = await sender.post(`http://localhost:${receiver.port}/private`, '{"a":1}', { 'Content-Type': 'application/json' }, { timeoutMs: 2000, allowPrivate: true });
     expect(allowed).toMatchObject({ statusCode: 200, refused: false, error: null });
     expect(receiver.received('/private')).toEqual([expect.objectContaining({ body: '{"a":1}' })]);
+  });
+
+  it.each([
+    ['127.0.0.1', 4, 'loopback'],
+    ['::ffff:127.0.0.1', 6, 'loopback'],
+    ['169.254.169.254', 4, 'link-local'],
+  ])('refuses a callback host that resolved public at submission and resolves to %s at delivery (DNS rebinding)', async (address, family, kind) => {
+    const answers = [[{ address: '93.184.215.14', family: 4 }], [{ address, family }]];
+    const rebinding = async () => answers.shift() ?? [];
+    const url = `http://hooks.rebind.test:${receiver.port}/rebind`;
+    // At submission the name is public, so the URL is accepted...
+    await expect(validateCallbackUrl(url, { secretConfigured: true, allowPrivate: false, resolve: rebinding })).resolves.toBe(url);
+    // ...and the delivery is refused by the check at connect time, with nothing sent.
+    const outcome = await sender.post(url, '{}', {}, { timeoutMs: 2000, allowPrivate: false, resolve: rebinding });
+    expect(outcome).toMatchObject({ statusCode: null, refused: true, error: expect.stringContaining(`a ${kind} address`) });
+    expect(outcome.error).toContain('hooks.rebind.test resolves to it');
+    expect(answers).toEqual([]);
+    expect(receiver.received('/rebind')).toHaveLength(0);
   });
 
   it('refuses unspecified addresses even with ALLOW_PRIVATE_URLS (0.0.0.0 would reach the local host)', async () => {

@@ -319,14 +319,27 @@ describe('content negotiation', () => {
     expect(e.accepted).toEqual(['json', 'txt', 'srt', 'vtt']);
     expect(e.message).toContain('docx');
     expect(e.message).toContain('json, txt, srt, vtt');
+    expect([e.status, e.retryable]).toEqual([400, false]);
+    expect(e.toPublic()).toEqual({ code: 'UNSUPPORTED_FORMAT', message: e.message, accepted_formats: ['json', 'txt', 'srt', 'vtt'] });
   });
 
+  // Built by the content-disposition package: a token is left unquoted, anything else quoted and escaped.
   it('gives content types and attachment names from the upload name', () => {
     expect(EXPORT_CONTENT_TYPES).toMatchObject({ txt: 'text/plain; charset=utf-8', srt: 'application/x-subrip; charset=utf-8', vtt: 'text/vtt; charset=utf-8' });
-    expect(exportContentDisposition('meeting.2024-05-01.mp3', 'srt')).toBe('attachment; filename="meeting.2024-05-01.srt"');
-    expect(exportContentDisposition('recording', 'vtt')).toBe('attachment; filename="recording.vtt"');
-    expect(exportContentDisposition('../a/b"c.wav', 'txt')).toBe('attachment; filename="b_c.txt"');
-    expect(exportContentDisposition('', 'txt')).toBe('attachment; filename="transcript.txt"');
-    expect(exportContentDisposition('réunion.wav', 'vtt')).toBe(`attachment; filename="r_union.vtt"; filename*=UTF-8''r%C3%A9union.vtt`);
+    expect(exportContentDisposition('meeting.2024-05-01.mp3', 'srt')).toBe('attachment; filename=meeting.2024-05-01.srt');
+    expect(exportContentDisposition('recording', 'vtt')).toBe('attachment; filename=recording.vtt');
+    expect(exportContentDisposition('../a/b"c.wav', 'txt')).toBe('attachment; filename="b\\"c.txt"');
+    expect(exportContentDisposition('my call.wav', 'txt')).toBe('attachment; filename="my call.txt"');
+    expect(exportContentDisposition('', 'txt')).toBe('attachment; filename=transcript.txt');
+    expect(exportContentDisposition('réunion.wav', 'vtt')).toBe(`attachment; filename=r_union.vtt; filename*=UTF-8''r%C3%A9union.vtt`);
+    expect(exportContentDisposition('a\u0000b\u202Ec.wav', 'srt')).toBe('attachment; filename=abc.srt');
+  });
+
+  it('keeps the whole export name within 200 UTF-8 bytes, extension included', () => {
+    const header = exportContentDisposition(`${'会議'.repeat(150)}.wav`, 'vtt');
+    const name = decodeURIComponent(/filename\*=UTF-8''(.+)$/.exec(header)![1]!);
+    expect(name.endsWith('.vtt')).toBe(true);
+    expect(Buffer.byteLength(name)).toBeLessThanOrEqual(200);
+    expect(name).toBe(`${'会議'.repeat(32)}会.vtt`);
   });
 });

@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { IdempotencyError } from '../../src/idempotency/idempotency.errors.js';
+import { GatewayError } from '../../src/common/gateway-error.js';
+import { IDEMPOTENCY_ERROR_STATUS, IdempotencyError } from '../../src/idempotency/idempotency.errors.js';
 import { canonicalJson, hashUpload, idempotencyRequestHash, parseIdempotencyKey } from '../../src/idempotency/request-hash.js';
 import { scratchDir } from '../support/env.js';
 
@@ -19,8 +20,14 @@ describe('Idempotency-Key header', () => {
     try {
       parseIdempotencyKey(value as string | string[]);
     } catch (err) {
-      expect((err as IdempotencyError).code).toBe('IDEMPOTENCY_KEY_INVALID');
+      expect(err).toBeInstanceOf(GatewayError);
+      expect(err).toMatchObject({ code: 'IDEMPOTENCY_KEY_INVALID', status: 400, retryable: false });
     }
+  });
+
+  it('answers each code with the status of its table: 400 for a bad key, 409 for conflicts', () => {
+    expect(IDEMPOTENCY_ERROR_STATUS).toEqual({ IDEMPOTENCY_KEY_INVALID: 400, IDEMPOTENCY_KEY_REUSED: 409, IDEMPOTENCY_IN_PROGRESS: 409 });
+    expect(new IdempotencyError('IDEMPOTENCY_IN_PROGRESS', 'busy', { retry_after_sec: 1 }).toPublic()).toEqual({ code: 'IDEMPOTENCY_IN_PROGRESS', message: 'busy', retry_after_sec: 1 });
   });
 });
 

@@ -2,9 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { addressAllowed, classifyAddress, type AddressKind } from '../../src/audio/ip-ranges.js';
 import { URL_FETCH_ERROR_STATUS, UrlFetchError, type UrlFetchErrorCode } from '../../src/audio/url-fetch.errors.js';
-import { dispositionFilename, downloadFilename, parseAudioUrl, UrlFetcher, type UrlFetcherOptions } from '../../src/audio/url-fetcher.js';
+import { downloadFilename, parseAudioUrl, UrlFetcher, type UrlFetcherOptions } from '../../src/audio/url-fetcher.js';
+import { GatewayError } from '../../src/common/gateway-error.js';
+import { addressAllowed, classifyAddress, type AddressKind } from '../../src/common/outbound/ip-ranges.js';
 import { scratchDir } from '../support/env.js';
 
 describe('classifyAddress', () => {
@@ -43,7 +44,8 @@ describe('classifyAddress', () => {
     ['fec0::1', 'private'],
     ['ff02::1', 'multicast'],
     ['2001:db8::1', 'reserved'],
-    ['::127.0.0.2', 'reserved'],
+    ['::7f00:2', 'reserved'],
+    ['2001::1', 'reserved'],
     // IPv4 inside IPv6: the kind of the IPv4 address, where the connection ends up.
     ['::ffff:127.0.0.1', 'loopback'],
     ['::ffff:7f00:1', 'loopback'],
@@ -61,14 +63,16 @@ describe('classifyAddress', () => {
     expect(classifyAddress(address).kind).toBe(kind);
   });
 
-  it('names the block that decided, through IPv6 wrappers', () => {
-    expect(classifyAddress('::ffff:10.0.0.1')).toEqual({ kind: 'private', range: '::ffff:0:0/96 > 10.0.0.0/8' });
-    expect(classifyAddress('172.20.1.1')).toEqual({ kind: 'private', range: '172.16.0.0/12' });
+  it("names ipaddr.js's range that decided, through IPv6 wrappers", () => {
+    expect(classifyAddress('::ffff:10.0.0.1')).toEqual({ kind: 'private', range: 'ipv4Mapped > private' });
+    expect(classifyAddress('172.20.1.1')).toEqual({ kind: 'private', range: 'private' });
+    expect(classifyAddress('100.64.0.1')).toEqual({ kind: 'private', range: 'carrierGradeNat' });
+    expect(classifyAddress('64:ff9b::a9fe:a9fe')).toEqual({ kind: 'link-local', range: 'rfc6052 > linkLocal' });
+    expect(classifyAddress('8.8.8.8')).toEqual({ kind: 'public', range: 'unicast' });
   });
 
-  it('rejects what is not an address', () => {
-    expect(() => classifyAddress('localhost')).toThrow(TypeError);
-    expect(() => classifyAddress('1.2.3')).toThrow(TypeError);
+  it('rejects what is not an address, including the short and hex IPv4 forms URL parsing already normalizes', () => {
+    for (const text of ['localhost', '1.2.3', '0x7f.1', '127.1', '010.0.0.1', '1.2.3.4.5']) expect(() => classifyAddress(text)).toThrow(TypeError);
   });
 
   it('allows public addresses always, private ones only when asked, never unspecified/multicast/broadcast', () => {
@@ -100,19 +104,6 @@ describe('parseAudioUrl and file names', () => {
     expect(() => parseAudioUrl('gopher://h/', new URL('http://h/'))).toThrow('h redirected to a gopher URL');
   });
 
-  it.each<[string, string | null]>([
-    ['attachment; filename="call 1.mp3"', 'call 1.mp3'],
-    ['inline; filename=plain.ogg', 'plain.ogg'],
-    ['attachment; filename="q\\"uote.wav"', 'q"uote.wav'],
-    ["attachment; filename*=UTF-8''na%C3%AFve.wav; filename=\"naive.wav\"", 'naïve.wav'],
-    ["attachment; filename=\"naive.wav\"; filename*=utf-8''na%C3%AFve.wav", 'naïve.wav'],
-    ["attachment; filename*=iso-8859-1'fr'%E9t%E9.mp3", 'été.mp3'],
-    ["attachment; filename*=UTF-8''bad%E9; filename=fallback.wav", 'fallback.wav'],
-    ['attachment', null],
-  ])('Content-Disposition %s', (value, expected) => {
-    expect(dispositionFilename(value)).toBe(expected);
-  });
-
   it('takes the file name from Content-Disposition, else the URL path, keeping only a harmless last segment', () => {
     const url = new URL('https://h/a/b/rec%20%C3%A9t%C3%A9.flac?sig=1');
     expect(downloadFilename({}, url)).toBe('rec été.flac');
@@ -120,6 +111,16 @@ describe('parseAudioUrl and file names', () => {
     expect(downloadFilename({ 'content-disposition': 'attachment; filename="..\\..\\x.wav"' }, url)).toBe('x.wav');
     expect(downloadFilename({}, new URL('https://h/'))).toBe('audio');
     expect(downloadFilename({}, new URL('https://h/.hidden'))).toBe('hidden');
+  });
+
+  it('is a GatewayError whose status comes from the table, retryable only where a later try may pass', () => {
+    const http503 = new UrlFetchError('URL_HTTP_ERROR', 'h answered HTTP 503', { publicFields: { upstream_status: 503 } });
+    const http404 = new UrlFetchError('URL_HTTP_ERROR', 'h answered HTTP 404', { publicFields: { upstream_status: 404 } });
+    expect(http503).toBeInstanceOf(GatewayError);
+    expect([http503.status, http503.retryable, http404.retryable]).toEqual([422, true, false]);
+    expect(new UrlFetchError('URL_TIMEOUT', 'slow').retryable).toBe(true);
+    expect(new UrlFetchError('URL_FORBIDDEN_ADDRESS', 'no').retryable).toBe(false);
+    expect(http503.toPublic()).toEqual({ code: 'URL_HTTP_ERROR', message: 'h answered HTTP 503', upstream_status: 503 });
   });
 
   it('maps every code to a 4xx', () => {
@@ -255,7 +256,7 @@ describe('UrlFetcher against a real HTTP server', () => {
     const before = server.seen.length;
     const error = await failure(fetcher({ maxRedirects: 3 }).download(server.url('/r4'), dest(), { maxBytes: 1_000_000 }));
     expect(error.code).toBe('URL_TOO_MANY_REDIRECTS');
-    expect(error.details).toEqual({ max_redirects: 3 });
+    expect(error.publicFields).toEqual({ max_redirects: 3 });
     // r4 → r3 → r2 → r1 were requested; the fourth redirect (to rec.wav) was not followed.
     expect(server.seen.slice(before).map((s) => s.url)).toEqual(['/r4', '/r3', '/r2', '/r1']);
 
@@ -268,7 +269,7 @@ describe('UrlFetcher against a real HTTP server', () => {
     expect(ftp.message).toContain(`127.0.0.1:${server.port} redirected to a ftp URL`);
     const multicast = await failure(fetcher().download(server.url('/to-multicast'), dest(), { maxBytes: 1_000_000 }));
     expect(multicast.code).toBe('URL_FORBIDDEN_ADDRESS');
-    expect(multicast.details).toEqual({ address_kind: 'multicast' });
+    expect(multicast.publicFields).toEqual({ address_kind: 'multicast' });
   });
 
   it('refuses loopback and private hosts unless private addresses are allowed, before connecting', async () => {
@@ -302,7 +303,9 @@ describe('UrlFetcher against a real HTTP server', () => {
     const error = await failure(mixed.download('http://mixed.test/a.wav', dest(), { maxBytes: 1 }));
     expect(error.code).toBe('URL_FORBIDDEN_ADDRESS');
     expect(error.message).toBe('the host mixed.test resolves to a private address; the gateway fetches audio only from public addresses unless ALLOW_PRIVATE_URLS=true');
-    expect(error.message).not.toContain('10.0.0.7');
+    // The resolved address is a private detail: the body a client gets does not contain it.
+    expect(JSON.stringify(error.toPublic())).not.toContain('10.0.0.7');
+    expect(error.details).toMatchObject({ address: '10.0.0.7' });
 
     const notFound = Object.assign(new Error('getaddrinfo ENOTFOUND nowhere.test'), { code: 'ENOTFOUND' });
     const missing = fetcher({ resolve: () => Promise.reject(notFound) });
@@ -310,12 +313,28 @@ describe('UrlFetcher against a real HTTP server', () => {
     expect([unresolved.code, unresolved.message]).toEqual(['URL_FETCH_FAILED', 'the host nowhere.test could not be resolved']);
   });
 
+  it.each([
+    ['127.0.0.1', 4, 'loopback'],
+    ['::ffff:127.0.0.1', 6, 'loopback'],
+    ['169.254.169.254', 4, 'link-local'],
+  ])('refuses a host name that resolves to %s when it connects, sending nothing', async (address, family, kind) => {
+    const before = server.seen.length;
+    const asked: string[] = [];
+    const strict = fetcher({ allowPrivate: false, resolve: async (host) => (asked.push(host), [{ address, family }]) });
+    const error = await failure(strict.download(`http://rebound.test:${server.port}/rec.wav`, dest(), { maxBytes: 1_000_000 }));
+    expect(error).toMatchObject({ code: 'URL_FORBIDDEN_ADDRESS', status: 400, publicFields: { address_kind: kind } });
+    expect(error.message).toBe(`the host rebound.test resolves to a ${kind} address; the gateway fetches audio only from public addresses unless ALLOW_PRIVATE_URLS=true`);
+    // One resolution, by the connection itself: no earlier answer that a later one could differ from.
+    expect(asked).toEqual(['rebound.test']);
+    expect(server.seen.length).toBe(before);
+  });
+
   it('refuses a body over the limit by its Content-Length, without reading it', async () => {
     const file = dest();
     const error = await failure(fetcher().download(server.url('/big-declared'), file, { maxBytes: 1_000_000 }));
     expect(error.code).toBe('URL_TOO_LARGE');
     expect(error.message).toBe('the audio at audio_url is 10000000 bytes, more than the 1000000-byte limit (MAX_FILE_SIZE)');
-    expect(error.details).toEqual({ max_bytes: 1_000_000 });
+    expect(error.publicFields).toEqual({ max_bytes: 1_000_000 });
     expect(existsSync(file)).toBe(false);
   });
 
@@ -338,7 +357,7 @@ describe('UrlFetcher against a real HTTP server', () => {
     const quick = fetcher({ timeoutMs: 300 });
     const silent = await failure(quick.download(server.url('/silent'), dest(), { maxBytes: 1_000_000 }));
     expect(silent.code).toBe('URL_TIMEOUT');
-    expect(silent.details).toEqual({ timeout_ms: 300 });
+    expect(silent.publicFields).toEqual({ timeout_ms: 300 });
     const file = dest();
     const slow = await failure(quick.download(server.url('/trickle'), file, { maxBytes: 10_000_000 }));
     expect(slow.code).toBe('URL_TIMEOUT');
@@ -349,9 +368,9 @@ describe('UrlFetcher against a real HTTP server', () => {
     const error = await failure(fetcher().download(server.url('/private?X-Amz-Signature=secret'), dest(), { maxBytes: 1_000_000 }));
     expect(error.code).toBe('URL_HTTP_ERROR');
     expect(error.message).toBe(`127.0.0.1:${server.port} answered HTTP 403 Forbidden`);
-    expect(error.details).toEqual({ upstream_status: 403 });
-    expect((await failure(fetcher().download(server.url('/nothing-here'), dest(), { maxBytes: 1 }))).details).toEqual({ upstream_status: 404 });
-    expect((await failure(fetcher().download(server.url('/no-location'), dest(), { maxBytes: 1 }))).details).toEqual({ upstream_status: 302 });
+    expect(error.publicFields).toEqual({ upstream_status: 403 });
+    expect((await failure(fetcher().download(server.url('/nothing-here'), dest(), { maxBytes: 1 }))).publicFields).toEqual({ upstream_status: 404 });
+    expect((await failure(fetcher().download(server.url('/no-location'), dest(), { maxBytes: 1 }))).publicFields).toEqual({ upstream_status: 302 });
   });
 
   it('fails when the connection closes before the whole body arrived, removing the partial file', async () => {

@@ -1,10 +1,11 @@
+import { GatewayError } from '../../src/common/gateway-error.js';
 import { validateCallbackUrl, type HostResolver } from '../../src/webhooks/callback-url.js';
-import { WebhookError } from '../../src/webhooks/webhook.errors.js';
+import { WEBHOOK_ERROR_STATUS, WebhookError } from '../../src/webhooks/webhook.errors.js';
 
 const resolver = (table: Record<string, string[]>): HostResolver => async (host) => {
   const found = table[host];
   if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
-  return found;
+  return found.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
 };
 const policy = { secretConfigured: true, allowPrivate: false, resolve: resolver({ 'hooks.example.com': ['93.184.215.14'], 'rebind.example.com': ['93.184.215.14', '10.0.0.7'], 'v6.example.com': ['2606:2800:21f:cb07:6820:80da:af6b:8b2c'] }) };
 
@@ -51,6 +52,15 @@ describe('validateCallbackUrl', () => {
     expect(await codeOf(validateCallbackUrl(url, policy))).toBe(code);
   });
 
+  it.each([
+    ['127.0.0.1', 'loopback'],
+    ['::ffff:127.0.0.1', 'loopback'],
+    ['169.254.169.254', 'link-local'],
+  ])('refuses a host name that resolves to %s', async (address, kind) => {
+    const named = { ...policy, resolve: resolver({ 'meta.example.com': [address] }) };
+    await expect(validateCallbackUrl('https://meta.example.com/hook', named)).rejects.toMatchObject({ code: 'CALLBACK_URL_FORBIDDEN', publicFields: { address_kind: kind } });
+  });
+
   it('allows private hosts with ALLOW_PRIVATE_URLS=true, without resolving them', async () => {
     const open = { secretConfigured: true, allowPrivate: true, resolve: resolver({}) };
     await expect(validateCallbackUrl('http://127.0.0.1:9000/hook', open)).resolves.toBe('http://127.0.0.1:9000/hook');
@@ -65,8 +75,19 @@ describe('validateCallbackUrl', () => {
     }
   });
 
-  it('names the refused address and its range in the message', async () => {
-    await expect(validateCallbackUrl('https://rebind.example.com/', policy)).rejects.toThrow('callback_url host rebind.example.com is a private address (10.0.0.7 in 10.0.0.0/8)');
-    await expect(validateCallbackUrl('http://127.0.0.1/', policy)).rejects.toThrow('callback_url host 127.0.0.1 is a loopback address (127.0.0.0/8)');
+  it('names the kind of address publicly, and what a name resolved to only in the private details', async () => {
+    const named = (await validateCallbackUrl('https://rebind.example.com/', policy).catch((e: unknown) => e)) as WebhookError;
+    expect(named.message).toBe('callback_url host rebind.example.com resolves to a private address; private, loopback and link-local hosts are allowed only with ALLOW_PRIVATE_URLS=true');
+    expect(named.toPublic()).toEqual({ code: 'CALLBACK_URL_FORBIDDEN', message: named.message, callback_url: 'https://rebind.example.com/', address_kind: 'private' });
+    expect(JSON.stringify(named.toPublic())).not.toContain('10.0.0.7');
+    expect(named.details).toEqual({ address: '10.0.0.7', range: 'private' });
+    await expect(validateCallbackUrl('http://127.0.0.1/', policy)).rejects.toThrow('callback_url host 127.0.0.1 is a loopback address; private, loopback and link-local hosts are allowed only with ALLOW_PRIVATE_URLS=true');
+  });
+
+  it('is a GatewayError answered 400 for every code', async () => {
+    const err = (await validateCallbackUrl('ftp://x/', policy).catch((e: unknown) => e)) as WebhookError;
+    expect(err).toBeInstanceOf(GatewayError);
+    expect([err.status, err.retryable]).toEqual([400, false]);
+    expect(WEBHOOK_ERROR_STATUS).toEqual({ CALLBACK_URL_INVALID: 400, CALLBACK_URL_FORBIDDEN: 400, WEBHOOKS_NOT_CONFIGURED: 400 });
   });
 });
