@@ -2,8 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { open, stat } from 'node:fs/promises';
 import { AppConfig } from '../config/app-config.js';
 import { runProcess } from '../common/process.js';
-import { AudioError } from './audio.errors.js';
+import { AudioError, toolMessage } from './audio.errors.js';
 import { parseSilencedetect, type Silence } from './silences.js';
+import { readWavHeader } from './wav.js';
 
 /** What ffprobe says about an input file. */
 export interface AudioProbe {
@@ -53,15 +54,17 @@ export class AudioService {
    */
   async probe(filePath: string, signal?: AbortSignal): Promise<AudioProbe> {
     const { size } = await stat(filePath);
-    if (size === 0) throw new AudioError('AUDIO_EMPTY', 'the file is empty (0 bytes)');
+    if (size === 0) throw new AudioError('AUDIO_EMPTY', 'the file is empty (0 bytes)', { details: { path: filePath } });
     const result = await runProcess(
       this.config.FFPROBE_PATH,
       ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', filePath],
       { signal },
     );
     if (result.code !== 0) {
-      const reason = result.stderr.trim().split('\n').pop()?.replace(`${filePath}: `, '') ?? 'unknown error';
-      throw new AudioError('AUDIO_UNREADABLE', `not a readable audio or video file (ffprobe: ${reason})`, { ffprobe: reason });
+      const reason = toolMessage(result.stderr, [filePath]) || 'unknown error';
+      throw new AudioError('AUDIO_UNREADABLE', `not a readable audio or video file (ffprobe: ${reason})`, {
+        details: { path: filePath, exit_code: result.code, stderr_tail: result.stderr.slice(-2000) },
+      });
     }
     const info = JSON.parse(result.stdout) as FfprobeJson;
     const streams = info.streams ?? [];
@@ -72,7 +75,7 @@ export class AudioService {
       throw new AudioError(
         'AUDIO_NO_STREAM',
         `the ${hasVideo ? 'video' : 'file'} has no audio stream (container: ${formatName})`,
-        { format_name: formatName, has_video: hasVideo },
+        { publicFields: { format_name: formatName, has_video: hasVideo }, details: { path: filePath } },
       );
     }
     if (formatName === 'wav') await this.assertWavComplete(filePath, size);
@@ -104,7 +107,7 @@ export class AudioService {
         throw new AudioError(
           'AUDIO_TRUNCATED',
           `the WAV file is truncated: its header declares ${declared} bytes but ${size} arrived`,
-          { declared_bytes: declared, size_bytes: size },
+          { publicFields: { declared_bytes: declared, size_bytes: size }, details: { path: filePath } },
         );
       }
     } finally {
@@ -118,7 +121,8 @@ export class AudioService {
    *
    * @param options.channel keep only this 0-based channel instead of downmixing (multichannel jobs).
    * @param options.startSec / options.endSec cut a piece (seconds); on PCM input the cut is sample-exact.
-   * @throws AudioError AUDIO_DECODE_FAILED when ffmpeg fails or produces no samples; the abort reason when aborted.
+   * @throws AudioError AUDIO_DECODE_FAILED when ffmpeg fails or produces no samples (paths and
+   *   ffmpeg's stderr in `details` only); the abort reason when aborted.
    */
   async normalize(
     inputPath: string,
@@ -144,14 +148,16 @@ export class AudioService {
       { signal: options.signal, stderrLimit: 64 * 1024 },
     );
     if (result.code !== 0) {
-      const reason = result.stderr.trim().split('\n').filter((l) => !l.startsWith('[Parsed_')).pop() ?? '';
-      throw new AudioError('AUDIO_DECODE_FAILED', `ffmpeg could not decode the audio: ${reason}`, { exit_code: result.code });
+      const reason = toolMessage(result.stderr, [inputPath, outputPath]);
+      throw new AudioError('AUDIO_DECODE_FAILED', `ffmpeg could not decode the audio${reason ? `: ${reason}` : ''}`, {
+        details: { input: inputPath, output: outputPath, exit_code: result.code, stderr_tail: result.stderr.slice(-2000) },
+      });
     }
-    const { size } = await stat(outputPath);
-    // +bitexact keeps the header at the canonical 44 bytes: pocketsphinx 5prealpha reads a LIST chunk
-    // as samples, which shifts its frames. 16 kHz × 2 bytes = 32000 bytes per second.
-    const duration = Math.max(0, size - 44) / 32000;
-    if (duration <= 0) throw new AudioError('AUDIO_DECODE_FAILED', 'the audio stream decoded to zero samples');
+    // +bitexact keeps the header at the canonical 44 bytes (pocketsphinx 5prealpha reads a LIST chunk
+    // as samples, which shifts its frames); the duration is read from the header all the same.
+    const header = await readWavHeader(outputPath);
+    const duration = header.dataBytes / (header.sampleRate * header.blockAlign);
+    if (duration <= 0) throw new AudioError('AUDIO_DECODE_FAILED', 'the audio stream decoded to zero samples', { details: { input: inputPath, output: outputPath } });
     const peak = /max_volume:\s*(-?[\d.]+|-inf) dB/.exec(result.stderr);
     return {
       path: outputPath,
@@ -171,7 +177,11 @@ export class AudioService {
       ['-nostdin', '-hide_banner', '-nostats', '-i', wavPath, '-af', `silencedetect=noise=${options.noiseDb}dB:d=${options.minSilenceSec}`, '-f', 'null', '-'],
       { signal: options.signal, stderrLimit: 4 * 1024 * 1024 },
     );
-    if (result.code !== 0) throw new AudioError('AUDIO_DECODE_FAILED', `ffmpeg silencedetect failed: ${result.stderr.trim().split('\n').pop() ?? ''}`);
+    if (result.code !== 0) {
+      throw new AudioError('AUDIO_DECODE_FAILED', `ffmpeg silencedetect failed: ${toolMessage(result.stderr, [wavPath])}`, {
+        details: { path: wavPath, exit_code: result.code, stderr_tail: result.stderr.slice(-2000) },
+      });
+    }
     return parseSilencedetect(result.stderr, durationSec);
   }
 }

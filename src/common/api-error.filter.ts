@@ -3,33 +3,7 @@ import type { Request, Response } from 'express';
 import { rm } from 'node:fs/promises';
 import { STATUS_CODES } from 'node:http';
 import { AppConfig } from '../config/app-config.js';
-import { GatewayError } from '../common/gateway-error.js';
-import { AudioError, type AudioErrorCode } from '../audio/audio.errors.js';
-import { UnknownEngineError } from '../engines/engine-registry.js';
-import { CONTEXT_ERROR_STATUS, ContextError } from '../contexts/contexts.errors.js';
-import { ExportFormatError } from '../transcripts/exports.js';
-import { AccessError } from '../auth/access.errors.js';
-import { URL_FETCH_ERROR_STATUS, UrlFetchError } from '../audio/url-fetch.errors.js';
-import { JobError, type JobErrorCode } from '../jobs/jobs.errors.js';
-import { WEBHOOK_ERROR_STATUS, WebhookError } from '../webhooks/webhook.errors.js';
-import { IDEMPOTENCY_ERROR_STATUS, IdempotencyError } from '../idempotency/idempotency.errors.js';
-
-const AUDIO_STATUS: Record<AudioErrorCode, number> = {
-  AUDIO_EMPTY: HttpStatus.BAD_REQUEST,
-  AUDIO_UNREADABLE: HttpStatus.UNSUPPORTED_MEDIA_TYPE,
-  AUDIO_NO_STREAM: HttpStatus.UNSUPPORTED_MEDIA_TYPE,
-  AUDIO_TRUNCATED: HttpStatus.UNPROCESSABLE_ENTITY,
-  AUDIO_DECODE_FAILED: HttpStatus.UNPROCESSABLE_ENTITY,
-};
-
-const JOB_STATUS: Record<JobErrorCode, number> = {
-  JOB_NOT_FOUND: HttpStatus.NOT_FOUND,
-  JOB_NOT_COMPLETED: HttpStatus.CONFLICT,
-  FILE_REQUIRED: HttpStatus.BAD_REQUEST,
-  INVALID_OPTION: HttpStatus.BAD_REQUEST,
-  AUDIO_GONE: HttpStatus.GONE,
-  RANGE_NOT_SATISFIABLE: HttpStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
-};
+import { GatewayError } from './gateway-error.js';
 
 /** Error body of every API error: `{statusCode, error, code, message, ...details}`. */
 export interface ApiErrorBody {
@@ -43,8 +17,11 @@ export interface ApiErrorBody {
 }
 
 /**
- * Maps the gateway's domain errors (audio intake, engine lookup, jobs) to HTTP — every code
- * exhaustively through the tables above — and leaves Nest's own HttpExceptions as they are.
+ * The one error filter of the gateway's own API: every GatewayError by its status and public
+ * part (each module's status table is exhaustive over its codes), Nest's HttpExceptions (routing,
+ * validation, multer limits) with the gateway's body shape, anything else a 500 with no detail
+ * (the stack goes to the log). The OpenAI-compatible routes answer in OpenAI's shape instead
+ * (OpenAiErrorFilter).
  */
 @Catch()
 export class ApiErrorFilter implements ExceptionFilter {
@@ -72,39 +49,9 @@ export class ApiErrorFilter implements ExceptionFilter {
 
   private toBody(exception: unknown, multipart: boolean): ApiErrorBody {
     const reason = (status: number) => STATUS_CODES[status] ?? 'Error';
+    // Every module's errors: status, code, public message and safe fields; private details never leave.
     if (exception instanceof GatewayError) {
       return { statusCode: exception.status, error: reason(exception.status), ...exception.toPublic() };
-    }
-    if (exception instanceof AudioError) {
-      const statusCode = AUDIO_STATUS[exception.code];
-      return { statusCode, error: reason(statusCode), code: exception.code, message: exception.message, accepted: 'any audio or video file ffmpeg can decode, with at least one audio stream' };
-    }
-    if (exception instanceof UnknownEngineError) {
-      return { statusCode: 400, error: 'Bad Request', code: 'UNKNOWN_ENGINE', message: exception.message, available_engines: exception.available };
-    }
-    if (exception instanceof AccessError) return exception.body() as ApiErrorBody;
-    if (exception instanceof UrlFetchError) {
-      const statusCode = URL_FETCH_ERROR_STATUS[exception.code];
-      return { statusCode, error: reason(statusCode), code: exception.code, message: exception.message, ...exception.details };
-    }
-    if (exception instanceof ExportFormatError) {
-      return { statusCode: 400, error: 'Bad Request', code: exception.code, message: exception.message, accepted_formats: exception.accepted };
-    }
-    if (exception instanceof ContextError) {
-      const statusCode = CONTEXT_ERROR_STATUS[exception.code];
-      return { statusCode, error: reason(statusCode), code: exception.code, message: exception.message, ...exception.details };
-    }
-    if (exception instanceof WebhookError) {
-      const statusCode = WEBHOOK_ERROR_STATUS[exception.code];
-      return { statusCode, error: reason(statusCode), code: exception.code, message: exception.message, ...exception.details };
-    }
-    if (exception instanceof IdempotencyError) {
-      const statusCode = IDEMPOTENCY_ERROR_STATUS[exception.code];
-      return { statusCode, error: reason(statusCode), code: exception.code, message: exception.message, ...exception.details };
-    }
-    if (exception instanceof JobError) {
-      const statusCode = JOB_STATUS[exception.code];
-      return { statusCode, error: reason(statusCode), code: exception.code, message: exception.message, ...exception.details };
     }
     if (exception instanceof HttpException) {
       const statusCode = exception.getStatus();

@@ -3,8 +3,8 @@ import { AppConfig } from '../config/app-config.js';
 import { EngineRegistry } from './engine-registry.js';
 import type { EngineHealth } from './engine.spec.js';
 
-/** Cached health of one engine, as `/engines` reports it. */
-export interface EngineHealthState extends EngineHealth {
+/** Cached health of one engine, as `/engines` reports it (never the probe's `internal` diagnostics). */
+export interface EngineHealthState extends Omit<EngineHealth, 'internal'> {
   /** ISO time of the last finished probe, or null before the first one. */
   checked_at: string | null;
   /** Milliseconds the last probe took. */
@@ -67,14 +67,17 @@ export class EngineHealthService implements OnApplicationBootstrap, OnModuleDest
         ),
       ]);
     } catch (err) {
-      health = { available: false, message: err instanceof Error ? err.message : String(err) };
+      // Adapters must not throw here; when one does, its error text stays in the log.
+      health = { available: false, message: 'health probe failed', internal: { error: err instanceof Error ? err.message : String(err) } };
     }
+    const { internal, ...visible } = health;
     const previous = this.states.get(id);
-    this.states.set(id, { ...health, checked_at: new Date().toISOString(), latency_ms: Date.now() - started });
+    this.states.set(id, { ...visible, checked_at: new Date().toISOString(), latency_ms: Date.now() - started });
     if (previous?.available !== health.available) {
       const line = `engine ${id} is ${health.available ? 'available' : 'unavailable'}${health.message ? `: ${health.message}` : ''}`;
-      if (health.available) this.logger.log(line);
-      else this.logger.warn(line);
+      const context = { engine: id, ...(internal ? { internal } : {}) };
+      if (health.available) this.logger.log(line, context);
+      else this.logger.warn(line, context);
     }
   }
 }

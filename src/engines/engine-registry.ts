@@ -1,16 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { UnknownEngineError } from './engine.error.js';
 import { ENGINE_ALIASES, TRANSCRIPTION_ENGINES, type TranscriptionEngine } from './engine.spec.js';
 
-/** Raised when a lookup names an engine that is not registered; the message lists those that are. */
-export class UnknownEngineError extends Error {
-  constructor(
-    readonly requested: string,
-    readonly available: string[],
-  ) {
-    super(`Unknown engine '${requested}'. Available engines: ${available.join(', ') || '(none)'}.`);
-    this.name = 'UnknownEngineError';
-  }
-}
+// Defined with the module's other errors; exported here too, where the filters have always imported it from.
+export { UnknownEngineError };
 
 /**
  * Every enabled engine adapter, keyed by engine id.

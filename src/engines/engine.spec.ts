@@ -24,9 +24,16 @@ export interface EngineCapabilities {
   word_timestamps: boolean;
   /** Detects the spoken language when none is given. */
   language_detection: boolean;
-  /** Supported language codes (BCP-47 or ISO-639-1, as the engine names them). */
+  /**
+   * Supported language codes (BCP-47 or ISO-639-1, as the engine names them). A request's
+   * language is checked against them at submit time (checkEngineOptions); empty = not known,
+   * any language is passed on.
+   */
   languages: string[];
-  /** Model names the engine serves; the first is the default. Empty when not selectable. */
+  /**
+   * Model names a request may choose; the first is the default. Checked at submit time
+   * (checkEngineOptions); empty = not selectable per request, any model is passed on.
+   */
   models: string[];
   /** Longest audio, in seconds, the engine takes in one call; longer audio must be chunked. */
   max_duration_sec: number | null;
@@ -126,13 +133,18 @@ export interface TranscribeContext {
   onProgress?: (progress: EngineProgress) => void;
 }
 
-/** Result of a health probe. */
+/**
+ * Result of a health probe. `message` and `details` are shown to clients on `/engines`: they
+ * never carry URLs, hosts, file paths or raw upstream text, which go to `internal`.
+ */
 export interface EngineHealth {
   available: boolean;
-  /** Why the engine is unavailable, or a short status line. */
+  /** Why the engine is unavailable, or a short status line, in the gateway's words. */
   message?: string;
-  /** Engine-reported details (model loaded, device, version…). */
+  /** Engine-reported facts safe to show (model loaded, device, version, deployed models…). */
   details?: Record<string, unknown>;
+  /** Private diagnostics (URLs, paths, network and upstream error texts): logged when availability changes, never shown. */
+  internal?: Record<string, unknown>;
 }
 
 /** What every engine adapter implements. */
@@ -153,7 +165,7 @@ export interface TranscriptionEngine {
   /**
    * Transcribes one piece of 16 kHz mono audio.
    *
-   * @throws EngineError (and only EngineError) on failure, with `retryable` set by the adapter.
+   * @throws EngineError (and only EngineError) on failure; its code decides `retryable` (ENGINE_ERRORS).
    */
   transcribe(audio: EngineAudio, options: TranscribeOptions, context: TranscribeContext): Promise<TranscriptionResult>;
 }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { ContextsService, toWordBoosts } from '../contexts/contexts.service.js';
 import { EngineRegistry } from '../engines/engine-registry.js';
+import { checkEngineOptions } from '../engines/engine-options.js';
 import type { TranscribeOptions, TranscriptionEngine } from '../engines/engine.spec.js';
 import type { SpeakerRolesRequest } from '../transcripts/speaker-roles.js';
 import { WebhookService } from '../webhooks/webhook.service.js';
@@ -35,7 +36,8 @@ export class SubmitOptionsResolver {
 
   /**
    * @param engineFromPath engine named by the URL (`/transcribe/:engine`); wins over `dto.engine`.
-   * @throws UnknownEngineError (400, lists the engines); JobError INVALID_OPTION (unknown model,
+   * @throws UnknownEngineError (400, lists the engines); EngineOptionError INVALID_OPTION (unknown
+   *   model or language); JobError INVALID_OPTION (
    *   min_speakers > max_speakers, malformed speaker_role_keywords, context on an engine that
    *   cannot boost); ContextNotFoundError (404); WebhookError (400: bad or private callback URL).
    */
@@ -56,13 +58,12 @@ export class SubmitOptionsResolver {
 
   /**
    * Request fields → engine options, checked against what the engine offers.
-   * @throws JobError INVALID_OPTION (unknown model, min_speakers > max_speakers)
+   * @throws EngineOptionError INVALID_OPTION (model or language the engine does not offer);
+   *   JobError INVALID_OPTION (min_speakers > max_speakers)
    */
   private engineOptions(engine: TranscriptionEngine, dto: SubmitJobDto): TranscribeOptions {
-    const models = engine.capabilities.models;
-    if (dto.model && models.length > 0 && !models.includes(dto.model)) {
-      throw new JobError('INVALID_OPTION', `model '${dto.model}' is not available for engine ${engine.id}; available models: ${models.join(', ')}`, { available_models: models });
-    }
+    // Unknown model or language for this engine: refused now, never first in a worker after a 202.
+    checkEngineOptions(engine, { model: dto.model, language: dto.language });
     if (dto.min_speakers !== undefined && dto.max_speakers !== undefined && dto.min_speakers > dto.max_speakers) {
       throw new JobError('INVALID_OPTION', `min_speakers (${dto.min_speakers}) must not exceed max_speakers (${dto.max_speakers})`);
     }

@@ -1,7 +1,5 @@
 import { GatewayError, type ErrorRecord } from '../common/gateway-error.js';
 import { UnknownEngineError } from '../engines/engine-registry.js';
-import { EngineError } from '../engines/engine.error.js';
-import { AudioError } from '../audio/audio.errors.js';
 import { StorageNotFoundError } from '../storage/storage.driver.js';
 
 /** How a failed attempt is recorded and whether BullMQ may try again. */
@@ -31,13 +29,6 @@ export function classifyFailure(err: unknown, aborted: boolean): Failure {
   if (err instanceof UnknownEngineError) {
     const message = `engine ${err.requested} is not configured on the worker that took this job`;
     return { message, retryable: false, record: { code: 'ENGINE_NOT_CONFIGURED', message, retryable: false, engine: err.requested } };
-  }
-  // Until EngineError and AudioError extend GatewayError: their code and retry flag, nothing internal.
-  if (err instanceof EngineError && !(err instanceof GatewayError)) {
-    return { message: err.message, retryable: err.retryable, record: { code: err.code, message: err.message, retryable: err.retryable, engine: err.engineId, internal: err.details } };
-  }
-  if (err instanceof AudioError && !(err instanceof GatewayError)) {
-    return { message: err.message, retryable: false, record: { code: err.code, message: err.message, retryable: false, internal: err.details } };
   }
   if (err instanceof GatewayError) return { message: err.message, retryable: err.retryable, record: err.toRecord() };
   if (err instanceof StorageNotFoundError) {

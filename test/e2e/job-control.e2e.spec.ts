@@ -23,7 +23,7 @@ class DownEngine implements TranscriptionEngine {
   }
   async transcribe(_a: EngineAudio, _o: TranscribeOptions, _c: TranscribeContext): Promise<TranscriptionResult> {
     this.calls++;
-    throw new EngineError('ENGINE_UNAVAILABLE', 'connect ECONNREFUSED 10.0.0.9:9000', true, this.id);
+    throw new EngineError('ENGINE_UNAVAILABLE', 'whisperx cannot be reached (ECONNREFUSED)', this.id, { details: { url: 'http://10.0.0.9:9000' } });
   }
 }
 

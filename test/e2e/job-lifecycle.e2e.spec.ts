@@ -46,7 +46,7 @@ describe('job lifecycle: retries, failures, roles, status after Redis expiry', (
     expect(flaky.calls).toBe(1);
     const row = await jobRow(gw, body.job_id as string);
     expect(row).toMatchObject({ attempts: 1, transcript_status: 'failed' });
-    expect(row.error_details).toMatchObject({ code: 'ENGINE_REJECTED', message: 'injected failure 1', injected: true });
+    expect(row.error_details).toMatchObject({ code: 'ENGINE_REJECTED', message: 'injected failure 1', internal: { injected: true } });
     expect(row.completed_at).toBeInstanceOf(Date);
     const result = await getJson(`${gw.url}/api/transcribe/jobs/result/${body.job_id}`);
     expect(result.status).toBe(409);

@@ -92,7 +92,9 @@ describe('riva through the gateway (seed alias asr)', () => {
     expect(last.status).toBe('failed');
     expect(last.error).toMatchObject({ code: 'ENGINE_REJECTED', retryable: false });
     expect(row.attempts).toBe(1);
-    expect(row.error_details).toMatchObject({ code: 'ENGINE_REJECTED', engine: 'riva', grpc_status: 'INVALID_ARGUMENT', grpc_details: 'Unavailable model requested' });
+    // gRPC details are private: in Postgres under `internal`, never on the status or SSE.
+    expect(row.error_details).toMatchObject({ code: 'ENGINE_REJECTED', engine: 'riva', upstream_status: 'INVALID_ARGUMENT', internal: { grpc_status: 'INVALID_ARGUMENT', grpc_details: 'Unavailable model requested' } });
+    expect(JSON.stringify(last.error)).not.toContain('Unavailable model requested');
     expect(server.received).toHaveLength(1);
     expect((await getJson(`${gw.url}/api/transcribe/jobs/result/${jobId}`)).status).toBe(409);
   });
@@ -104,12 +106,15 @@ describe('riva through the gateway (seed alias asr)', () => {
       for (let i = 0; i < 50 && (await engines()).riva?.available !== available; i++) await new Promise((r) => setTimeout(r, 200));
       return (await engines()).riva!;
     };
-    expect(await waitFor(true)).toMatchObject({
+    const up = await waitFor(true);
+    expect(up).toMatchObject({
       available: true,
       diarization: true,
       word_boosting: true,
-      details: { uri: server.uri, models: expect.arrayContaining([MODEL]), languages: expect.arrayContaining(['en-US']) },
+      details: { models: expect.arrayContaining([MODEL]), languages: expect.arrayContaining(['en-US']) },
     });
+    // The server's address is for the logs, not for clients.
+    expect(JSON.stringify(up)).not.toContain(server.uri);
     server.healthStatus = 'NOT_SERVING';
     expect(await waitFor(false)).toMatchObject({ available: false, message: 'Riva reports NOT_SERVING' });
     expect((await engines()).pocketsphinx!.available).toBe(true);

@@ -111,6 +111,7 @@ describe('whisperx through HTTP (real Postgres, Redis, ffmpeg; whisper-asr-webse
     expect(server.requests.length).toBe(before + 1);
     const row = await jobRow(jobId);
     expect(row.attempts).toBe(1);
-    expect(row.error_details).toMatchObject({ code: 'ENGINE_REJECTED', retryable: false, engine: 'whisperx', http_status: 400, detail: expect.stringMatching(/could not be decoded/) });
+    expect(row.error_details).toMatchObject({ code: 'ENGINE_REJECTED', retryable: false, engine: 'whisperx', upstream_status: 400, internal: { http_status: 400, detail: expect.stringMatching(/could not be decoded/) } });
+    expect(last.error).not.toHaveProperty('internal');
   });
 });

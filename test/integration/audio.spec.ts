@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AudioError } from '../../src/audio/audio.errors.js';
 import { AudioService } from '../../src/audio/audio.service.js';
@@ -55,5 +55,26 @@ describe('AudioService (real ffmpeg/ffprobe)', () => {
     execFileSync('sh', ['-c', `echo not audio > ${text}`]);
     await expect(audio.probe(text)).rejects.toMatchObject({ code: 'AUDIO_UNREADABLE' });
     await expect(audio.normalize(text, path.join(dir, 'x.wav'))).rejects.toBeInstanceOf(AudioError);
+  });
+
+  it('keeps the file\'s path (which ffmpeg quotes) out of messages and public fields, in details only', async () => {
+    const text = path.join(dir, 'upload-4f2c.mp3');
+    writeFileSync(text, 'not audio at all\n');
+    const unreadable = (await audio.probe(text).catch((e: unknown) => e)) as AudioError;
+    expect(unreadable).toMatchObject({ code: 'AUDIO_UNREADABLE', status: 415, details: { path: text } });
+    expect(unreadable.message).toMatch(/^not a readable audio or video file \(ffprobe: .+\)$/);
+    expect(String(unreadable.details.stderr_tail)).toContain(text);
+    const output = path.join(dir, 'decoded-4f2c.wav');
+    const undecodable = (await audio.normalize(text, output).catch((e: unknown) => e)) as AudioError;
+    expect(undecodable).toMatchObject({ code: 'AUDIO_DECODE_FAILED', status: 422, details: { input: text, output } });
+    for (const error of [unreadable, undecodable]) {
+      expect(JSON.stringify(error.toPublic())).not.toContain(dir);
+      expect(error.toPublic()).toMatchObject({ accepted: 'any audio or video file ffmpeg can decode, with at least one audio stream' });
+    }
+  });
+
+  it('measures the decoded duration from the WAV header', async () => {
+    const out = await audio.normalize(fixture('jfk.wav'), path.join(dir, 'jfk16k.wav'));
+    expect(out.duration_sec).toBe(11);
   });
 });

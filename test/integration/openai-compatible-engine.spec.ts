@@ -1,14 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { wavHeader } from '../../src/audio/wav.js';
 import { EngineError } from '../../src/engines/engine.error.js';
 import type { EngineAudio, EngineProgress, TranscriptionResult } from '../../src/engines/engine.spec.js';
 import { buildEngines } from '../../src/engines/engines.module.js';
 import { OpenAiCompatibleEngine, type OpenAiCompatibleInstance } from '../../src/engines/openai-compatible/openai-compatible.engine.js';
 import { fixture, scratchDir } from '../support/env.js';
 import { startOpenAiTranscriptionServer, wavInfo, type OpenAiTranscriptionServer, type ServerBehaviour } from '../support/openai-transcription-server.js';
+import { peakBufferGrowth, startSinkServer } from '../support/sink-server.js';
 import { references, wordErrorRate } from '../support/wer.js';
 
 const JFK_TEXT = 'And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
@@ -124,6 +126,9 @@ describe('OpenAiCompatibleEngine against an OpenAI-transcription-protocol server
         });
         const bytes = readFileSync(jfk.path);
         expect(request!.file).toMatchObject({ filename: 'audio.wav', type: 'audio/wav', size: bytes.byteLength });
+        // Streamed from disk with an exact length, not chunked.
+        expect(request!.transferEncoding).toBeNull();
+        expect(request!.contentLength).toBeGreaterThan(bytes.byteLength);
         expect(request!.file!.wav).toEqual(wavInfo(bytes));
         expect(request!.file!.wav).toMatchObject({ sampleRate: 16_000, channels: 1, bitsPerSample: 16 });
       } finally {
@@ -262,6 +267,42 @@ describe('OpenAiCompatibleEngine against an OpenAI-transcription-protocol server
     });
   });
 
+  describe('streaming the upload', () => {
+    it('sends a 512 MiB recording from disk without holding it: the process grows by a fraction of it', async () => {
+      const bytes = 512 * 1024 * 1024;
+      const big = path.join(dir, 'big.wav');
+      // A sparse file: a valid 16 kHz mono header and 512 MiB of silence that costs no disk.
+      const fd = openSync(big, 'w');
+      writeSync(fd, wavHeader(bytes));
+      ftruncateSync(fd, 44 + bytes);
+      closeSync(fd);
+      const sink = await startSinkServer({ text: '', language: 'english', duration: 1, segments: [] });
+      try {
+        const engine = new OpenAiCompatibleEngine(instance(sink.url));
+        const growth = await peakBufferGrowth(() => run(engine, { path: big, duration_sec: bytes / 32_000, max_volume_db: -91 }));
+        const [received] = await sink.stats();
+        expect(received).toMatchObject({ path: '/v1/audio/transcriptions', transferEncoding: null });
+        expect(received!.bytes).toBe(received!.contentLength);
+        expect(received!.bytes).toBeGreaterThan(bytes);
+        expect(growth).toBeLessThan(bytes / 4);
+      } finally {
+        sink.close();
+        rmSync(big, { force: true });
+      }
+    });
+
+    it('refuses a redirect (undici would keep the whole body to replay it): ENGINE_BAD_RESPONSE, retryable', async () => {
+      const sink = await startSinkServer({});
+      try {
+        const err = await failure(run(new OpenAiCompatibleEngine(instance(`${sink.url}/redirect`)), jfk));
+        expect(err).toMatchObject({ code: 'ENGINE_BAD_RESPONSE', retryable: true, message: expect.stringMatching(/redirect/) });
+        expect(JSON.stringify(err)).not.toContain(sink.url.slice('http://'.length));
+      } finally {
+        sink.close();
+      }
+    });
+  });
+
   describe('errors', () => {
     const cases: [string, string, boolean, ServerBehaviour, Record<string, unknown>][] = [
       ['429 rate limit', 'ENGINE_OVERLOADED', true, { kind: 'rate_limit', retryAfter: '7' }, { http_status: 429, retry_after: '7', error_code: 'rate_limit_exceeded' }],
@@ -286,15 +327,37 @@ describe('OpenAiCompatibleEngine against an OpenAI-transcription-protocol server
       const err = await failure(run(engine, jfk));
       expect(err).toMatchObject({ code, retryable, engineId: 'whisper-rocm' });
       expect(err.details).toMatchObject(details);
-      expect(err.toJSON()).toMatchObject({ code, retryable, engine: 'whisper-rocm' });
+      // Clients see the code, the gateway's message, the engine and what it answered; never its address or body.
+      expect(Object.keys(err.toJSON()).sort()).toEqual(['code', 'engine', 'message', ...(err.details.http_status === undefined ? [] : ['upstream_status'])]);
+      expect(err.toJSON()).toMatchObject({ code, engine: 'whisper-rocm' });
+      expect(JSON.stringify(err)).not.toContain(server.url.slice('http://'.length));
     });
 
-    it('carries the server\'s own message: a model the service has not loaded is rejected, not retried', async () => {
+    it('names the refused value of our own request, keeping the server\'s message private: a model the service has not loaded is rejected, not retried', async () => {
       const engine = new OpenAiCompatibleEngine(instance(server.url, { model: 'large-v3' }));
       const err = await failure(run(engine, jfk));
-      expect(err).toMatchObject({ code: 'ENGINE_REJECTED', retryable: false });
-      expect(err.details).toMatchObject({ http_status: 400, error_code: 'model_not_found', error_param: 'model' });
-      expect(err.message).toMatch(/large-v3/);
+      expect(err).toMatchObject({ code: 'ENGINE_REJECTED', retryable: false, status: 502 });
+      expect(err.details).toMatchObject({ http_status: 400, error_code: 'model_not_found', error_param: 'model', error_message: expect.stringMatching(/has loaded 'medium'/) });
+      expect(err.message).toBe("whisper-rocm answered HTTP 400 (model_not_found) for model 'large-v3'");
+      expect(err.toPublic()).toEqual({ code: 'ENGINE_REJECTED', message: err.message, engine: 'whisper-rocm', upstream_status: 400 });
+    });
+
+    it('keeps a server error text (a GPU message, a proxy page) out of the public message', async () => {
+      const engine = new OpenAiCompatibleEngine(instance(server.url));
+      server.enqueue({ kind: 'server_error' });
+      const err = await failure(run(engine, jfk));
+      expect(err.message).toBe('whisper-rocm answered HTTP 500 (internal_error)');
+      expect(err.details.error_message).toMatch(/HIP out of memory/);
+    });
+
+    it('reports a missing audio file as a retryable ENGINE_INTERNAL without its path, sending nothing', async () => {
+      const engine = new OpenAiCompatibleEngine(instance(server.url));
+      const before = server.transcriptions().length;
+      const gone = path.join(dir, 'gone.wav');
+      const err = await failure(run(engine, { ...jfk, path: gone }));
+      expect(err).toMatchObject({ code: 'ENGINE_INTERNAL', retryable: true, details: { path: gone } });
+      expect(JSON.stringify(err)).not.toContain(gone);
+      expect(server.transcriptions().length).toBe(before);
     });
 
     it('maps a wrong API key to ENGINE_UNAUTHORIZED (not retryable)', async () => {
@@ -314,8 +377,9 @@ describe('OpenAiCompatibleEngine against an OpenAI-transcription-protocol server
       const { port } = closed.address() as AddressInfo;
       await new Promise<void>((resolve) => closed.close(() => resolve()));
       const err = await failure(run(new OpenAiCompatibleEngine(instance(`http://127.0.0.1:${port}`)), jfk));
-      expect(err).toMatchObject({ code: 'ENGINE_UNAVAILABLE', retryable: true });
-      expect(err.details).toMatchObject({ cause_code: 'ECONNREFUSED' });
+      expect(err).toMatchObject({ code: 'ENGINE_UNAVAILABLE', retryable: true, message: 'whisper-rocm cannot be reached (ECONNREFUSED)' });
+      expect(err.details).toMatchObject({ cause_code: 'ECONNREFUSED', url: `http://127.0.0.1:${port}/v1/audio/transcriptions` });
+      expect(JSON.stringify(err)).not.toContain(String(port));
     });
 
     it('maps its own deadline to ENGINE_TIMEOUT (retryable) when the server is slower', async () => {
@@ -380,7 +444,9 @@ describe('OpenAiCompatibleEngine against an OpenAI-transcription-protocol server
       const engine = new OpenAiCompatibleEngine(instance(`http://127.0.0.1:${port}`));
       const health = await engine.health(signal());
       expect(health.available).toBe(false);
-      expect(health.message).toMatch(/ECONNREFUSED/);
+      expect(health.message).toBe('health probe failed: ECONNREFUSED');
+      expect(health.internal).toMatchObject({ url: `http://127.0.0.1:${port}/health` });
+      expect(JSON.stringify([health.message, health.details])).not.toContain(String(port));
     });
 
     it('probes GET /v1/models with the key when the server has no health endpoint (the OpenAI cloud)', async () => {

@@ -16,8 +16,10 @@ describe('PocketsphinxEngine (real pocketsphinx_continuous)', () => {
 
   it('reports itself available with the Debian model', async () => {
     const health = await engine.health();
-    expect(health).toMatchObject({ available: true });
-    expect(String(health.details?.acoustic_model)).toContain('en-us');
+    expect(health).toMatchObject({ available: true, details: { model: 'en-us' } });
+    // Paths on the worker are private.
+    expect(String(health.internal?.acoustic_model)).toContain('/usr/share/pocketsphinx/model/en-us');
+    expect(JSON.stringify(health.details)).not.toContain('/');
   });
 
   it('recognises digits and a command exactly enough (WER bound) and reports progress', async () => {
@@ -68,10 +70,14 @@ describe('PocketsphinxEngine (real pocketsphinx_continuous)', () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
-  it('maps a missing binary to a non-retryable ENGINE_UNAVAILABLE and an unavailable health', async () => {
+  it('maps a missing binary to ENGINE_UNAVAILABLE (retryable: another worker may have it) and an unavailable health, without its path', async () => {
     const config = Object.assign(new PocketsphinxConfig(), { POCKETSPHINX_PATH: '/nonexistent/pocketsphinx_continuous' });
     const broken = new PocketsphinxEngine(config);
-    expect(await broken.health()).toMatchObject({ available: false });
-    await expect(broken.transcribe(await prepared(fixture('goforward.wav')), {}, { signal: signal() })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE', retryable: false });
+    const health = await broken.health();
+    expect(health).toMatchObject({ available: false, internal: { path: '/nonexistent/pocketsphinx_continuous' } });
+    expect(health.message).not.toContain('/nonexistent');
+    const error = await broken.transcribe(await prepared(fixture('goforward.wav')), {}, { signal: signal() }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ENGINE_UNAVAILABLE', retryable: true, details: { command: '/nonexistent/pocketsphinx_continuous' } });
+    expect(JSON.stringify(error)).not.toContain('/nonexistent');
   });
 });

@@ -3,10 +3,12 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { EngineError } from '../../src/engines/engine.error.js';
+import { EngineError, EngineOptionError } from '../../src/engines/engine.error.js';
+import { checkEngineOptions } from '../../src/engines/engine-options.js';
 import type { EngineAudio, TranscriptionResult } from '../../src/engines/engine.spec.js';
 import { parseRivaEnv } from '../../src/engines/riva/riva.config.js';
-import { readPcmWav, RivaEngine } from '../../src/engines/riva/riva.engine.js';
+import { readWavHeader } from '../../src/audio/wav.js';
+import { RivaEngine } from '../../src/engines/riva/riva.engine.js';
 import { fixture, scratchDir } from '../support/env.js';
 import { realisticResponse, RivaTestServer } from '../support/riva-server.js';
 
@@ -146,7 +148,7 @@ describe('RivaEngine against a Riva-protocol gRPC server', () => {
     const long = path.join(dir, 'long.wav');
     // 32 s dialogue + 11 s speech = 43 s, above the threshold: the gateway would chunk it.
     await run('ffmpeg', ['-v', 'error', '-i', fixture('tts/dialogue_2spk.wav'), '-i', fixture('jfk.wav'), '-filter_complex', '[0:a][1:a]concat=n=2:v=0:a=1', '-ar', '16000', '-ac', '1', '-c:a', 'pcm_s16le', '-fflags', '+bitexact', long]);
-    const totalBytes = readPcmWav(readFileSync(long)).length;
+    const totalBytes = (await readWavHeader(long)).dataBytes;
     expect(totalBytes / 32_000).toBeGreaterThan(chunking_threshold_sec!);
     // Sample-exact pieces of chunk_duration_sec (1600-sample frames divide 10 s exactly; p=0: the last frame is not padded).
     await run('ffmpeg', ['-v', 'error', '-i', long, '-af', 'asetnsamples=n=1600:p=0', '-c:a', 'pcm_s16le', '-fflags', '+bitexact', '-f', 'segment', '-segment_time', String(chunk_duration_sec), '-reset_timestamps', '1', path.join(dir, 'piece%03d.wav')]);
@@ -155,7 +157,7 @@ describe('RivaEngine against a Riva-protocol gRPC server', () => {
 
     const results: TranscriptionResult[] = [];
     for (const [i, piece] of pieces.entries()) {
-      const bytes = readPcmWav(readFileSync(path.join(dir, piece))).length;
+      const bytes = (await readWavHeader(path.join(dir, piece))).dataBytes;
       results.push(await riva.transcribe(audio(path.join(dir, piece), bytes / 32_000), { diarization: { enabled: true } }, ctx()));
       expect(server.received[i]!.audioBytes).toBe(bytes);
       expect(server.received[i]!.config.diarization_config).toEqual({ enable_speaker_diarization: true, max_speaker_count: 8 });
@@ -180,7 +182,10 @@ describe('RivaEngine against a Riva-protocol gRPC server', () => {
     server.script.push({ kind: 'error', code: status.UNAVAILABLE, message: 'Triton server not ready' });
     const err = await failure(riva.transcribe(audio(fixture('goforward.wav'), 2.79), {}, ctx()));
     expect(err).toMatchObject({ code: 'ENGINE_UNAVAILABLE', retryable: true, engineId: 'riva' });
-    expect(err.toJSON()).toMatchObject({ grpc_code: 14, grpc_status: 'UNAVAILABLE', grpc_details: 'Triton server not ready', method: 'Recognize', uri: server.uri });
+    expect(err.details).toMatchObject({ grpc_code: 14, grpc_status: 'UNAVAILABLE', grpc_details: 'Triton server not ready', method: 'Recognize', uri: server.uri });
+    // Public: the status, not the server's message nor its address.
+    expect(err.toJSON()).toEqual({ code: 'ENGINE_UNAVAILABLE', message: 'Riva Recognize failed with gRPC status UNAVAILABLE', engine: 'riva', upstream_status: 'UNAVAILABLE' });
+    expect(JSON.stringify(err)).not.toContain(server.uri);
     const result = await riva.transcribe(audio(fixture('goforward.wav'), 2.79), {}, ctx());
     expect(result.segments.length).toBeGreaterThan(0);
     expect(server.received).toHaveLength(2);
@@ -190,7 +195,8 @@ describe('RivaEngine against a Riva-protocol gRPC server', () => {
     server.script.push({ kind: 'error', code: status.INVALID_ARGUMENT, message: 'Error: Unavailable model requested given these parameters: language_code=xx-XX' });
     const err = await failure(engine().transcribe(audio(fixture('goforward.wav'), 2.79), { language: 'xx-XX' }, ctx()));
     expect(err).toMatchObject({ code: 'ENGINE_REJECTED', retryable: false });
-    expect(err.toJSON()).toMatchObject({ code: 'ENGINE_REJECTED', retryable: false, engine: 'riva', grpc_status: 'INVALID_ARGUMENT', grpc_details: expect.stringContaining('language_code=xx-XX') });
+    expect(err.toRecord()).toMatchObject({ code: 'ENGINE_REJECTED', retryable: false, engine: 'riva', upstream_status: 'INVALID_ARGUMENT', internal: { grpc_status: 'INVALID_ARGUMENT', grpc_details: expect.stringContaining('language_code=xx-XX') } });
+    expect(JSON.stringify(err)).not.toContain('language_code=xx-XX');
     expect(server.received[0]!.config.language_code).toBe('xx-XX');
   });
 
@@ -249,7 +255,12 @@ describe('RivaEngine against a Riva-protocol gRPC server', () => {
     expect(stereo).toMatchObject({ code: 'ENGINE_REJECTED', retryable: false, message: expect.stringMatching(/2 channel/) });
     const notWav = path.join(scratchDir('riva'), 'x.wav');
     writeFileSync(notWav, 'ID3 not a wav at all');
-    expect(await failure(engine().transcribe(audio(notWav, 1), {}, ctx()))).toMatchObject({ code: 'ENGINE_REJECTED', message: expect.stringMatching(/RIFF/) });
+    const notRiff = await failure(engine().transcribe(audio(notWav, 1), {}, ctx()));
+    expect(notRiff).toMatchObject({ code: 'ENGINE_REJECTED', message: expect.stringMatching(/RIFF/), details: { path: notWav } });
+    expect(notRiff.message).not.toContain(notWav);
+    const missing = await failure(engine().transcribe(audio(`${notWav}.gone`, 1), {}, ctx()));
+    expect(missing).toMatchObject({ code: 'ENGINE_INTERNAL', retryable: true });
+    expect(JSON.stringify(missing)).not.toContain(notWav);
     // 1 MiB send limit leaves 24.5 s per request; the 32 s dialogue does not fit.
     const { value } = parseRivaEnv({ RIVA_URI: server.uri, RIVA_MAX_SEND_MESSAGE_BYTES: String(1024 * 1024), RIVA_CHUNK_DURATION: '10', RIVA_CHUNKING_THRESHOLD: '20' });
     const small = new RivaEngine(value);
@@ -271,18 +282,26 @@ describe('RivaEngine against a Riva-protocol gRPC server', () => {
 
     it('SERVING: available, with the uri, deployed models and their languages; then a bare language picks the server’s regional code', async () => {
       const riva = engine({ RIVA_METADATA: 'authorization=Bearer t' });
+      // Before a probe, only RIVA_LANGUAGE is known.
+      expect(riva.capabilities.languages).toEqual(['en-US']);
+      expect(() => checkEngineOptions(riva, { language: 'de' })).toThrow(EngineOptionError);
       const health = await probe(riva);
       expect(health).toMatchObject({
         available: true,
+        internal: { uri: server.uri },
         details: {
-          uri: server.uri,
           ssl: false,
           serving_status: 'SERVING',
           models: ['parakeet-1.1b-en-US-asr-offline-asr-bls-ensemble', 'parakeet-1.1b-multi-asr-offline-asr-bls-ensemble'],
           languages: ['en-US', 'es-US', 'de-DE'],
         },
       });
+      expect(health.details).not.toHaveProperty('uri');
       expect(server.healthChecks).toEqual([{ service: '', metadata: expect.objectContaining({ authorization: 'Bearer t' }) }]);
+      // The deployed models' languages are now capabilities: a submit for them passes the check, others still fail it.
+      expect(riva.capabilities.languages).toEqual(['en-US', 'es-US', 'de-DE']);
+      expect(() => checkEngineOptions(riva, { language: 'de' })).not.toThrow();
+      expect(() => checkEngineOptions(riva, { language: 'fr-FR' })).toThrow(EngineOptionError);
       await riva.transcribe(audio(fixture('goforward.wav'), 2.79), { language: 'de' }, ctx());
       expect(server.received[0]!.config.language_code).toBe('de-DE');
     });
@@ -300,7 +319,9 @@ describe('RivaEngine against a Riva-protocol gRPC server', () => {
       const gone = await RivaTestServer.start();
       const riva = engine({}, gone);
       await gone.stop();
-      expect(await probe(riva)).toMatchObject({ available: false, message: expect.stringMatching(/UNAVAILABLE/) });
+      const down = await probe(riva);
+      expect(down).toMatchObject({ available: false, message: 'health check failed: UNAVAILABLE', internal: { uri: gone.uri } });
+      expect(JSON.stringify([down.message, down.details])).not.toContain(String(gone.port));
     });
   });
 

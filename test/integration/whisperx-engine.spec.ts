@@ -1,4 +1,7 @@
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { wavHeader } from '../../src/audio/wav.js';
 import { parseEnv } from '../../src/config/app-config.js';
 import { EngineError } from '../../src/engines/engine.error.js';
 import type { EngineAudio, EngineProgress, TranscriptionResult } from '../../src/engines/engine.spec.js';
@@ -7,6 +10,7 @@ import { WhisperxConfig } from '../../src/engines/whisperx/whisperx.config.js';
 import { WhisperxEngine } from '../../src/engines/whisperx/whisperx.engine.js';
 import { parseWavHeader, startAsrWebserviceServer, type AsrServerOptions, type AsrWebserviceServer } from '../support/asr-webservice-server.js';
 import { fixture } from '../support/env.js';
+import { peakBufferGrowth, startSinkServer } from '../support/sink-server.js';
 
 const DIALOGUE = fixture('tts/dialogue_2spk.wav');
 const dialogueAudio = (): EngineAudio => ({ path: DIALOGUE, duration_sec: parseWavHeader(readFileSync(DIALOGUE))!.durationSec, max_volume_db: -3 });
@@ -156,6 +160,42 @@ describe('WhisperxEngine against a whisper-asr-webservice test server', () => {
     expect(server.requests).toHaveLength(0);
   });
 
+  it('streams a 512 MiB recording from disk with an exact length, without holding it', async () => {
+    const bytes = 512 * 1024 * 1024;
+    const big = path.join(os.tmpdir(), `gw-whisperx-big-${process.pid}.wav`);
+    // A sparse file: a valid 16 kHz mono header and 512 MiB of silence that costs no disk.
+    const fd = openSync(big, 'w');
+    writeSync(fd, wavHeader(bytes));
+    ftruncateSync(fd, 44 + bytes);
+    closeSync(fd);
+    const sink = await startSinkServer({ language: 'en', segments: [] });
+    try {
+      const progress: string[] = [];
+      const growth = await peakBufferGrowth(() =>
+        engineFor(sink.url).transcribe({ path: big, duration_sec: bytes / 32_000, max_volume_db: -91 }, {}, { ...call(), onProgress: (p) => progress.push(p.stage!) }),
+      );
+      const [received] = await sink.stats();
+      expect(received).toMatchObject({ transferEncoding: null });
+      expect(received!.bytes).toBe(received!.contentLength);
+      expect(received!.bytes).toBeGreaterThan(bytes);
+      expect(growth).toBeLessThan(bytes / 4);
+      expect(progress).toEqual(['uploading', 'recognizing', 'done']);
+    } finally {
+      sink.close();
+      rmSync(big, { force: true });
+    }
+  });
+
+  it('refuses a redirect (undici would keep the whole body to replay it): ENGINE_BAD_RESPONSE', async () => {
+    const sink = await startSinkServer({});
+    try {
+      const error = await failure(engineFor(`${sink.url}/redirect`).transcribe(dialogueAudio(), {}, call()));
+      expect(error).toMatchObject({ code: 'ENGINE_BAD_RESPONSE', retryable: true, message: expect.stringMatching(/redirect/) });
+    } finally {
+      sink.close();
+    }
+  });
+
   it('warns that word boosting is not supported', async () => {
     const server = await serve();
     const result = await engineFor(server.url).transcribe(dialogueAudio(), { word_boosts: [{ phrases: ['canoe'], boost: 10 }] }, call());
@@ -179,6 +219,9 @@ describe('WhisperxEngine against a whisper-asr-webservice test server', () => {
       expect(error).toMatchObject({ code, retryable, engineId: 'whisperx' });
       if (status !== undefined) expect(error.details.http_status).toBe(status);
       if (detail) expect(String(error.details.detail)).toMatch(detail);
+      // The server's text and address stay private.
+      if (detail) expect(error.message).not.toMatch(detail);
+      expect(JSON.stringify(error)).not.toContain(server.url.slice('http://'.length));
       expect(server.requests).toHaveLength(1);
     });
 
@@ -186,7 +229,7 @@ describe('WhisperxEngine against a whisper-asr-webservice test server', () => {
       const server = await serve({ script: ['unavailable'] });
       const error = await failure(engineFor(server.url).transcribe(dialogueAudio(), {}, call()));
       expect(error.details).toMatchObject({ retry_after_sec: 2 });
-      expect(error.toJSON()).toMatchObject({ code: 'ENGINE_UNAVAILABLE', http_status: 503, engine: 'whisperx' });
+      expect(error.toJSON()).toEqual({ code: 'ENGINE_UNAVAILABLE', message: 'whisperx answered HTTP 503', engine: 'whisperx', upstream_status: 503 });
     });
 
     it('names the wrong shape in the message', async () => {
@@ -195,13 +238,22 @@ describe('WhisperxEngine against a whisper-asr-webservice test server', () => {
       expect(error.message).toMatch(/\$\.segments is not an array/);
     });
 
+    it('a missing audio file → ENGINE_INTERNAL, retryable, without its path, nothing sent', async () => {
+      const server = await serve();
+      const gone = `${DIALOGUE}.gone`;
+      const error = await failure(engineFor(server.url).transcribe({ ...dialogueAudio(), path: gone }, {}, call()));
+      expect(error).toMatchObject({ code: 'ENGINE_INTERNAL', retryable: true, details: { path: gone } });
+      expect(JSON.stringify(error)).not.toContain(gone);
+      expect(server.requests).toHaveLength(0);
+    });
+
     it('connection refused → ENGINE_UNAVAILABLE, retryable', async () => {
       const server = await serve();
       const url = server.url;
       await server.close();
       const error = await failure(engineFor(url).transcribe(dialogueAudio(), {}, call()));
-      expect(error).toMatchObject({ code: 'ENGINE_UNAVAILABLE', retryable: true });
-      expect(error.details.network_code).toBe('ECONNREFUSED');
+      expect(error).toMatchObject({ code: 'ENGINE_UNAVAILABLE', retryable: true, message: 'whisperx cannot be reached (ECONNREFUSED)' });
+      expect(error.details).toMatchObject({ network_code: 'ECONNREFUSED', url });
     });
 
     it('no answer within WHISPERX_TIMEOUT → ENGINE_TIMEOUT, retryable', async () => {
@@ -233,9 +285,17 @@ describe('WhisperxEngine against a whisper-asr-webservice test server', () => {
       expect(server.gets).toEqual(['/health']);
     });
 
-    it('is unavailable when /health reports an error', async () => {
+    it('is unavailable when /health reports an error, the server\'s text kept private', async () => {
       const server = await serve({ health: 'error' });
-      expect(await probe(engineFor(server.url))).toMatchObject({ available: false, message: expect.stringMatching(/503/) });
+      const health = await probe(engineFor(server.url));
+      expect(health).toMatchObject({ available: false, message: 'GET /health answered 503', details: { http_status: 503 }, internal: { detail: 'the service is shutting down' } });
+    });
+
+    it('shows no URL in the details of an available engine', async () => {
+      const server = await serve();
+      const health = await probe(engineFor(server.url));
+      expect(health.details).not.toHaveProperty('url');
+      expect(health.internal).toEqual({ url: server.url });
     });
 
     it('falls back to GET /docs on a stock whisper-asr-webservice and says what it cannot know', async () => {
@@ -250,7 +310,9 @@ describe('WhisperxEngine against a whisper-asr-webservice test server', () => {
       const server = await serve();
       const url = server.url;
       await server.close();
-      expect(await probe(engineFor(url))).toMatchObject({ available: false, message: expect.stringMatching(/ECONNREFUSED/) });
+      const down = await probe(engineFor(url));
+      expect(down).toMatchObject({ available: false, message: 'GET /health failed: ECONNREFUSED', internal: { url } });
+      expect(JSON.stringify([down.message, down.details])).not.toContain(url.slice('http://'.length));
       const aborted = AbortSignal.abort();
       expect(await engineFor(url).health(aborted)).toMatchObject({ available: false });
     });

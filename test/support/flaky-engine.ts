@@ -1,4 +1,4 @@
-import { EngineError, type EngineErrorCode } from '../../src/engines/engine.error.js';
+import { ENGINE_ERRORS, EngineError, type EngineErrorCode } from '../../src/engines/engine.error.js';
 import type { EngineAudio, TranscribeContext, TranscribeOptions, TranscriptionEngine, TranscriptionResult } from '../../src/engines/engine.spec.js';
 
 /**
@@ -18,6 +18,10 @@ export class FlakyEngine implements TranscriptionEngine {
     id?: string,
   ) {
     this.id = id ?? inner.id;
+    // The code alone decides retryable; a test that states the opposite would test nothing.
+    if (ENGINE_ERRORS[error.code].retryable !== error.retryable) {
+      throw new Error(`${error.code} is ${ENGINE_ERRORS[error.code].retryable ? '' : 'not '}retryable (ENGINE_ERRORS)`);
+    }
   }
 
   get capabilities() {
@@ -31,7 +35,7 @@ export class FlakyEngine implements TranscriptionEngine {
   async transcribe(audio: EngineAudio, options: TranscribeOptions, context: TranscribeContext): Promise<TranscriptionResult> {
     this.calls++;
     if (this.calls <= this.failures) {
-      throw new EngineError(this.error.code, `injected failure ${this.calls}`, this.error.retryable, this.id, { injected: true });
+      throw new EngineError(this.error.code, `injected failure ${this.calls}`, this.id, { details: { injected: true } });
     }
     return this.inner.transcribe(audio, options, context);
   }

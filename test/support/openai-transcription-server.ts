@@ -57,6 +57,10 @@ export interface RecordedRequest {
   /** The `Authorization` header as received, or null. */
   authorization: string | null;
   contentType: string | null;
+  /** The `Content-Length` header as a number, or null (a chunked body). */
+  contentLength: number | null;
+  /** The `Transfer-Encoding` header, or null (a body of declared length). */
+  transferEncoding: string | null;
   /** Text fields of the multipart body, each name with every value in order. */
   fields: Record<string, string[]>;
   /** The `file` part, or null when absent. */
@@ -306,6 +310,8 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
       path: url.pathname,
       authorization: req.headers.authorization ?? null,
       contentType: req.headers['content-type'] ?? null,
+      contentLength: req.headers['content-length'] === undefined ? null : Number(req.headers['content-length']),
+      transferEncoding: req.headers['transfer-encoding'] ?? null,
       fields: {},
       file: null,
     };

@@ -2,58 +2,7 @@ import { toWordBoosts } from '../../src/contexts/contexts.dto.js';
 import { buildEngines } from '../../src/engines/engines.module.js';
 import type { RivaRecognizeResponse } from '../../src/engines/riva/riva.client.js';
 import { parseRivaEnv, parseRivaMetadata, rivaEnabled } from '../../src/engines/riva/riva.config.js';
-import { mapRivaResponse, readPcmWav, resolveRivaLanguage, RivaEngine, toSpeechContexts, WavFormatError } from '../../src/engines/riva/riva.engine.js';
-
-/** Builds a WAV: RIFF header, fmt chunk, optional extra chunks before data, data. */
-function wav(opts: { rate?: number; channels?: number; bits?: number; format?: number; extra?: Buffer; samples?: number; dataSize?: number } = {}): Buffer {
-  const { rate = 16000, channels = 1, bits = 16, format = 1, extra = Buffer.alloc(0), samples = 10 } = opts;
-  const data = Buffer.alloc(samples * 2, 7);
-  const fmt = Buffer.alloc(24);
-  fmt.write('fmt ', 0, 'ascii');
-  fmt.writeUInt32LE(16, 4);
-  fmt.writeUInt16LE(format, 8);
-  fmt.writeUInt16LE(channels, 10);
-  fmt.writeUInt32LE(rate, 12);
-  fmt.writeUInt32LE(rate * channels * (bits / 8), 16);
-  fmt.writeUInt16LE(channels * (bits / 8), 20);
-  fmt.writeUInt16LE(bits, 22);
-  const dataHeader = Buffer.alloc(8);
-  dataHeader.write('data', 0, 'ascii');
-  dataHeader.writeUInt32LE(opts.dataSize ?? data.length, 4);
-  const body = Buffer.concat([Buffer.from('WAVE', 'ascii'), fmt, extra, dataHeader, data]);
-  const riff = Buffer.alloc(8);
-  riff.write('RIFF', 0, 'ascii');
-  riff.writeUInt32LE(body.length, 4);
-  return Buffer.concat([riff, body]);
-}
-
-describe('readPcmWav', () => {
-  it('returns the samples of a canonical 44-byte-header WAV', () => {
-    const file = wav({ samples: 10 });
-    expect(file.length).toBe(44 + 20);
-    expect(readPcmWav(file)).toEqual(file.subarray(44));
-  });
-
-  it('skips LIST chunks (odd sizes padded) and reads to the end when the data size is unknown', () => {
-    const list = Buffer.concat([Buffer.from('LIST', 'ascii'), Buffer.from([3, 0, 0, 0]), Buffer.from('abc\0', 'ascii')]);
-    expect(readPcmWav(wav({ extra: list, samples: 4 }))).toHaveLength(8);
-    expect(readPcmWav(wav({ samples: 4, dataSize: 0xffffffff }))).toHaveLength(8);
-  });
-
-  it.each([
-    [{ rate: 44100 }, /44100 Hz/],
-    [{ channels: 2 }, /2 channel/],
-    [{ bits: 8 }, /8-bit/],
-    [{ format: 3 }, /format 3/],
-  ])('rejects %j', (opts, message) => {
-    expect(() => readPcmWav(wav(opts))).toThrow(message);
-  });
-
-  it('rejects files that are not RIFF/WAVE or have no data chunk', () => {
-    expect(() => readPcmWav(Buffer.from('OggS....'))).toThrow(WavFormatError);
-    expect(() => readPcmWav(wav().subarray(0, 36))).toThrow(/no data chunk/);
-  });
-});
+import { mapRivaResponse, resolveRivaLanguage, RivaEngine, toSpeechContexts } from '../../src/engines/riva/riva.engine.js';
 
 describe('mapRivaResponse', () => {
   const word = (start_time: number, end_time: number, w: string, extra: Partial<{ confidence: number; speaker_tag: number }> = {}) => ({

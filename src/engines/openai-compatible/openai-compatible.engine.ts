@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { EngineError, type EngineErrorCode } from '../engine.error.js';
+import { stat } from 'node:fs/promises';
+import { EngineError, engineCodeForHttpStatus, type EngineErrorCode } from '../engine.error.js';
 import type {
   EngineAudio,
   EngineCapabilities,
@@ -9,13 +9,9 @@ import type {
   TranscriptionEngine,
   TranscriptionResult,
 } from '../engine.spec.js';
-import {
-  mapVerboseJson,
-  verboseJsonViolation,
-  whisperLanguageCode,
-  WHISPER_LANGUAGE_CODES,
-  type VerboseJson,
-} from './openai-compatible.mapper.js';
+import { isRedirectRefusal, multipartUpload } from '../multipart.js';
+import { WHISPER_LANGUAGE_CODES, whisperLanguageCode } from '../whisper-languages.js';
+import { mapVerboseJson, verboseJsonViolation, type VerboseJson } from './openai-compatible.mapper.js';
 
 /** One configured server speaking the OpenAI transcription API (an engine id of its own). */
 export interface OpenAiCompatibleInstance {
@@ -82,18 +78,25 @@ function errorFields(text: string): ErrorFields {
   }
 }
 
+/** A protocol identifier (an OpenAI error code, a health `status`) that is safe to quote in a public message. */
+const SAFE_TOKEN = /^[A-Za-z0-9_.:-]{1,64}$/;
+const safeToken = (value: unknown): string | undefined => (typeof value === 'string' && SAFE_TOKEN.test(value) ? value : undefined);
+
 /**
- * HTTP status → error code and retry decision. 408/409/429/5xx are retryable (the same rule
- * as the OpenAI SDKs and the Vercel AI SDK's `isRetryable`), every other 4xx is not.
+ * Fields of whisper-rocm's `/health` body shown on `/engines` (scalars only). `model` may be a
+ * checkpoint path (WHISPER_MODEL): only its file name is shown. Anything else the server adds
+ * (an `error` text, for one) stays in the private details.
  */
-function classifyStatus(status: number): { code: EngineErrorCode; retryable: boolean } {
-  if (status === 401 || status === 403) return { code: 'ENGINE_UNAUTHORIZED', retryable: false };
-  if (status === 429) return { code: 'ENGINE_OVERLOADED', retryable: true };
-  if (status === 408 || status === 504) return { code: 'ENGINE_TIMEOUT', retryable: true };
-  // 502/503: a proxy without an upstream, or the model still loading (whisper-rocm's model_not_loaded).
-  if (status === 502 || status === 503) return { code: 'ENGINE_UNAVAILABLE', retryable: true };
-  if (status === 409 || status >= 500) return { code: 'ENGINE_INTERNAL', retryable: true };
-  return { code: 'ENGINE_REJECTED', retryable: false };
+const PUBLIC_HEALTH_FIELDS = ['status', 'model', 'device', 'device_name', 'fp16', 'hip_version', 'cuda_version', 'torch_version', 'load_seconds'] as const;
+
+function publicHealthDetails(body: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of PUBLIC_HEALTH_FIELDS) {
+    const value = body[key];
+    if (typeof value === 'number' || typeof value === 'boolean') out[key] = value;
+    else if (typeof value === 'string') out[key] = key === 'model' ? value.split(/[\\/]/).pop() : value.slice(0, 100);
+  }
+  return out;
 }
 
 /**
@@ -102,7 +105,7 @@ function classifyStatus(status: number): { code: EngineErrorCode; retryable: boo
  * engine of its own. This class is the one place that talks HTTP to such servers (global fetch).
  *
  * One call = one `POST /v1/audio/transcriptions` with the whole (already chunked) 16 kHz mono WAV,
- * asking for `verbose_json` with segment and word timestamps.
+ * streamed from disk, asking for `verbose_json` with segment and word timestamps.
  */
 export class OpenAiCompatibleEngine implements TranscriptionEngine {
   readonly id: string;
@@ -142,13 +145,15 @@ export class OpenAiCompatibleEngine implements TranscriptionEngine {
    * Probes `GET {healthPath}` (whisper-rocm: 200 once the model is loaded, with model/device in the
    * body), or `GET /v1/models` with the key when the server has no health endpoint. Never throws.
    *
-   * @returns available on HTTP 2xx; `details` is the server's JSON body (model, device, …) or, for
-   *   `/v1/models`, the listed model ids and whether the configured model is among them.
+   * @returns available on HTTP 2xx; public `details` are the known scalar fields of the server's
+   *   body (model, device, versions; see PUBLIC_HEALTH_FIELDS) or, for `/v1/models`, whether the
+   *   configured model is listed; the URL, network errors and the raw body are in `internal`.
    */
   async health(signal: AbortSignal): Promise<EngineHealth> {
     const path = this.instance.healthPath ?? MODELS_PATH;
+    const url = `${this.root}${path}`;
     try {
-      const res = await fetch(`${this.root}${path}`, {
+      const res = await fetch(url, {
         headers: this.headers(),
         signal: AbortSignal.any([signal, AbortSignal.timeout(HEALTH_TIMEOUT_MS)]),
       });
@@ -160,59 +165,72 @@ export class OpenAiCompatibleEngine implements TranscriptionEngine {
         body = undefined;
       }
       const record = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
-      if (this.instance.healthPath === null) return this.modelsHealth(res.status, record);
+      if (this.instance.healthPath === null) return this.modelsHealth(res.status, text, url);
       if (!res.ok) {
-        const reason = record.error ?? record.status ?? (errorFields(text).error_message || text.slice(0, 200));
+        const status = safeToken(record.status);
         return {
           available: false,
-          message: `health answered HTTP ${res.status}${reason ? `: ${typeof reason === 'string' ? reason : JSON.stringify(reason)}` : ''}`,
-          details: { http_status: res.status, ...record },
+          message: `health answered HTTP ${res.status}${status ? ` (${status})` : ''}`,
+          details: { http_status: res.status, ...publicHealthDetails(record) },
+          internal: { url, body_excerpt: text.slice(0, EXCERPT_CHARS) },
         };
       }
-      const model = typeof record.model === 'string' ? record.model : undefined;
-      const device = typeof record.device === 'string' ? record.device : undefined;
+      const details = publicHealthDetails(record);
+      const model = typeof details.model === 'string' ? details.model : undefined;
+      const device = typeof details.device === 'string' ? details.device : undefined;
       return {
         available: true,
         message: model ? `model ${model} loaded${device ? ` on ${device}` : ''}` : 'ok',
-        details: record,
+        details,
+        internal: { url },
       };
     } catch (err) {
-      return { available: false, message: `health probe failed: ${describeNetworkError(err)}`, details: { url: `${this.root}${path}` } };
+      return { available: false, message: `health probe failed: ${networkSummary(err)}`, internal: { url, ...networkDetails(err) } };
     }
   }
 
-  private modelsHealth(status: number, body: Record<string, unknown>): EngineHealth {
+  private modelsHealth(status: number, text: string, url: string): EngineHealth {
     if (status < 200 || status >= 300) {
-      const fields = errorFields(JSON.stringify(body));
+      const fields = errorFields(text);
       const why = status === 401 || status === 403 ? 'the API key was refused' : `${MODELS_PATH} answered HTTP ${status}`;
-      return { available: false, message: `${why}${fields.error_message ? `: ${fields.error_message}` : ''}`, details: { http_status: status } };
+      const code = safeToken(fields.error_code);
+      return { available: false, message: `${why}${code ? ` (${code})` : ''}`, details: { http_status: status }, internal: { url, ...fields } };
     }
-    const ids = Array.isArray(body.data)
-      ? body.data.map((m) => (typeof m === 'object' && m !== null ? (m as Record<string, unknown>).id : undefined)).filter((id): id is string => typeof id === 'string')
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    const data = typeof body === 'object' && body !== null ? (body as { data?: unknown }).data : undefined;
+    const ids = Array.isArray(data)
+      ? data.map((m) => (typeof m === 'object' && m !== null ? (m as Record<string, unknown>).id : undefined)).filter((id): id is string => typeof id === 'string')
       : [];
     const listed = ids.includes(this.instance.model);
     return {
       available: true,
       message: listed ? `model ${this.instance.model} listed` : `reachable; model ${this.instance.model} is not among the ${ids.length} listed`,
       details: { model: this.instance.model, model_listed: listed, models_count: ids.length },
+      internal: { url },
     };
   }
 
   /**
-   * Sends one piece of audio (the gateway chunks long audio first, so a piece lasts a few minutes
-   * at most and is read whole into memory: 32 000 bytes per second, about 9.6 MB for 300 s).
+   * Sends one piece of audio, streamed from disk as the multipart `file` (never read whole into
+   * memory, whatever its length).
    *
-   * Multipart fields: `file` (audio.wav, audio/wav), `model`, `language` (ISO-639-1, from the
-   * request's BCP-47 tag), `prompt`, `response_format=verbose_json`, `timestamp_granularities[]`
-   * = `segment` and `word` (word alone would drop the segments), `temperature=0`.
+   * Multipart fields: `file` (audio.wav, audio/wav), `model`, `language` (Whisper's code for the
+   * request's language: whisperLanguageCode, `en-US` → `en`), `prompt`,
+   * `response_format=verbose_json`, `timestamp_granularities[]` = `segment` and `word` (word alone
+   * would drop the segments), `temperature=0`.
    *
    * @param audio 16 kHz mono s16le WAV.
-   * @throws EngineError ENGINE_UNAVAILABLE (network, 502/503; retryable), ENGINE_TIMEOUT (the
-   *   instance's timeout, 408/504; retryable), ENGINE_OVERLOADED (429; retryable, Retry-After kept
-   *   in details), ENGINE_INTERNAL (409/5xx; retryable), ENGINE_UNAUTHORIZED (401/403),
-   *   ENGINE_REJECTED (other 4xx, or audio over the instance's upload cap), ENGINE_BAD_RESPONSE
-   *   (unparsable or misshapen JSON; retryable, as it is usually a proxy hiccup), ENGINE_CANCELLED
-   *   (the context's signal aborted; not retryable).
+   * @throws EngineError (retryable by code, see ENGINE_ERRORS): ENGINE_UNAVAILABLE (network,
+   *   502/503), ENGINE_TIMEOUT (the instance's timeout, 408/504), ENGINE_OVERLOADED (429;
+   *   Retry-After kept in details), ENGINE_INTERNAL (409/5xx; or the audio file cannot be read),
+   *   ENGINE_UNAUTHORIZED (401/403), ENGINE_REJECTED (other 4xx, or audio over the instance's
+   *   upload cap), ENGINE_BAD_RESPONSE (unparsable or misshapen JSON, a redirect), ENGINE_CANCELLED (the
+   *   context's signal aborted). The server's own error body is in `details`, never in the message.
    */
   async transcribe(audio: EngineAudio, options: TranscribeOptions, context: TranscribeContext): Promise<TranscriptionResult> {
     const warnings: string[] = [];
@@ -226,32 +244,26 @@ export class OpenAiCompatibleEngine implements TranscriptionEngine {
     const model = options.model ?? this.instance.model;
 
     if (context.signal.aborted) throw this.cancelled(context.signal.reason);
-    let data: Buffer;
+    let size: number;
     try {
-      data = await readFile(audio.path);
+      size = (await stat(audio.path)).size;
     } catch (err) {
-      throw new EngineError('ENGINE_INTERNAL', `cannot read the audio to send: ${(err as Error).message}`, true, this.id, { path: audio.path }, { cause: err });
+      throw this.unreadableAudio(err, audio.path);
     }
     const cap = this.instance.maxUploadBytes;
-    if (cap && data.byteLength + MULTIPART_ALLOWANCE_BYTES > cap) {
+    if (cap && size + MULTIPART_ALLOWANCE_BYTES > cap) {
       throw new EngineError(
         'ENGINE_REJECTED',
-        `${data.byteLength} bytes of audio exceed ${this.id}'s upload limit of ${cap} bytes; audio longer than ${this.capabilities.max_duration_sec} s must be chunked`,
-        false,
+        `${size} bytes of audio exceed ${this.id}'s upload limit of ${cap} bytes; audio longer than ${this.capabilities.max_duration_sec} s must be chunked`,
         this.id,
-        { size_bytes: data.byteLength, max_upload_bytes: cap },
+        { details: { size_bytes: size, max_upload_bytes: cap } },
       );
     }
 
-    const form = new FormData();
-    form.append('file', new Blob([new Uint8Array(data.buffer, data.byteOffset, data.byteLength)], { type: 'audio/wav' }), 'audio.wav');
-    form.append('model', model);
-    if (language) form.append('language', language);
-    if (options.prompt) form.append('prompt', options.prompt);
-    form.append('response_format', 'verbose_json');
-    form.append('timestamp_granularities[]', 'segment');
-    form.append('timestamp_granularities[]', 'word');
-    form.append('temperature', '0');
+    const fields: [string, string][] = [['model', model]];
+    if (language) fields.push(['language', language]);
+    if (options.prompt) fields.push(['prompt', options.prompt]);
+    fields.push(['response_format', 'verbose_json'], ['timestamp_granularities[]', 'segment'], ['timestamp_granularities[]', 'word'], ['temperature', '0']);
 
     const url = `${this.root}${TRANSCRIPTIONS_PATH}`;
     const timeout = AbortSignal.timeout(this.instance.timeoutMs);
@@ -261,22 +273,36 @@ export class OpenAiCompatibleEngine implements TranscriptionEngine {
     let res: Response;
     let text: string;
     try {
-      res = await fetch(url, { method: 'POST', headers: this.headers(), body: form, signal });
+      const upload = await multipartUpload({ field: 'file', path: audio.path, filename: 'audio.wav', type: 'audio/wav' }, fields);
+      res = await fetch(url, { method: 'POST', ...upload.init, headers: { ...this.headers(), ...upload.headers }, signal } as RequestInit);
       text = await res.text();
     } catch (err) {
       if (context.signal.aborted) throw this.cancelled(err);
       if (timeout.aborted) {
-        throw new EngineError('ENGINE_TIMEOUT', `${this.id} did not answer within ${this.instance.timeoutMs / 1000} s`, true, this.id, { url, timeout_ms: this.instance.timeoutMs }, { cause: err });
+        throw new EngineError('ENGINE_TIMEOUT', `${this.id} did not answer within ${this.instance.timeoutMs / 1000} s`, this.id, {
+          details: { url, timeout_ms: this.instance.timeoutMs },
+          cause: err,
+        });
       }
-      throw new EngineError('ENGINE_UNAVAILABLE', `${this.id} cannot be reached at ${url}: ${describeNetworkError(err)}`, true, this.id, { url, ...networkDetails(err) }, { cause: err });
+      if (isFsError(err)) throw this.unreadableAudio(err, audio.path);
+      if (isRedirectRefusal(err)) {
+        throw new EngineError('ENGINE_BAD_RESPONSE', `${this.id} answered with a redirect; its base URL must be the final address of the server`, this.id, {
+          details: { url, ...networkDetails(err) },
+          cause: err,
+        });
+      }
+      throw new EngineError('ENGINE_UNAVAILABLE', `${this.id} cannot be reached (${networkSummary(err)})`, this.id, {
+        details: { url, ...networkDetails(err) },
+        cause: err,
+      });
     }
 
-    if (!res.ok) throw this.httpError(res, text);
+    if (!res.ok) throw this.httpError(res, text, { model, language });
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch (err) {
-      throw this.badResponse(res, text, `the body is not JSON (${(err as Error).message})`);
+      throw this.badResponse(res, text, 'the body is not JSON', (err as Error).message);
     }
     const violation = verboseJsonViolation(body);
     if (violation) throw this.badResponse(res, text, violation);
@@ -296,28 +322,56 @@ export class OpenAiCompatibleEngine implements TranscriptionEngine {
   }
 
   private cancelled(cause: unknown): EngineError {
-    return new EngineError('ENGINE_CANCELLED', `${this.id} call cancelled`, false, this.id, {}, { cause });
+    return new EngineError('ENGINE_CANCELLED', `${this.id} call cancelled`, this.id, { cause });
   }
 
-  private httpError(res: Response, text: string): EngineError {
-    const { code, retryable } = classifyStatus(res.status);
+  /** The gateway's own WAV is gone or unreadable: a local fault, not the server's; another attempt re-decodes it. */
+  private unreadableAudio(err: unknown, path: string): EngineError {
+    return new EngineError('ENGINE_INTERNAL', `the audio to send to ${this.id} cannot be read`, this.id, {
+      details: { path, error: err instanceof Error ? err.message : String(err) },
+      cause: err,
+    });
+  }
+
+  /**
+   * A non-2xx answer. The public message names the status, the server's error code when it is a
+   * plain identifier (`model_not_found`) and which of our own request values it is about; the
+   * server's message and body stay in `details` (they may quote paths or internals).
+   */
+  private httpError(res: Response, text: string, sent: { model: string; language: string | null }): EngineError {
+    const code: EngineErrorCode = engineCodeForHttpStatus(res.status);
     const fields = errorFields(text);
     const retryAfter = res.headers.get('retry-after');
     const details: Record<string, unknown> = { http_status: res.status, ...fields };
     if (retryAfter !== null) details.retry_after = retryAfter;
-    const why = fields.error_message ?? fields.body_excerpt?.slice(0, 200) ?? res.statusText;
-    return new EngineError(code, `${this.id} answered HTTP ${res.status}${why ? `: ${why}` : ''}`, retryable, this.id, details);
-  }
-
-  /** A 2xx body we cannot use: retryable, since a proxy error page or a cut connection is the usual cause. */
-  private badResponse(res: Response, text: string, why: string): EngineError {
-    return new EngineError('ENGINE_BAD_RESPONSE', `${this.id} answered with an unusable transcription: ${why}`, true, this.id, {
-      http_status: res.status,
-      content_type: res.headers.get('content-type'),
-      reason: why,
-      body_excerpt: text.slice(0, EXCERPT_CHARS),
+    const upstreamCode = safeToken(fields.error_code);
+    const about =
+      fields.error_param === 'model' ? ` for model '${sent.model}'` : fields.error_param === 'language' && sent.language ? ` for language '${sent.language}'` : '';
+    return new EngineError(code, `${this.id} answered HTTP ${res.status}${upstreamCode ? ` (${upstreamCode})` : ''}${about}`, this.id, {
+      upstreamStatus: res.status,
+      details,
     });
   }
+
+  /** A 2xx body we cannot use (retryable: a proxy error page or a cut connection is the usual cause). */
+  private badResponse(res: Response, text: string, why: string, parseError?: string): EngineError {
+    return new EngineError('ENGINE_BAD_RESPONSE', `${this.id} answered with an unusable transcription: ${why}`, this.id, {
+      upstreamStatus: res.status,
+      details: {
+        http_status: res.status,
+        content_type: res.headers.get('content-type'),
+        reason: why,
+        ...(parseError ? { parse_error: parseError } : {}),
+        body_excerpt: text.slice(0, EXCERPT_CHARS),
+      },
+    });
+  }
+}
+
+/** fs errors (from opening the audio) carry a string `code` and a `syscall`; network errors from fetch do not. */
+function isFsError(err: unknown): boolean {
+  const e = err as { code?: unknown; syscall?: unknown } | undefined;
+  return typeof e?.code === 'string' && typeof e.syscall === 'string' && ['open', 'read', 'stat', 'fstat'].includes(e.syscall);
 }
 
 /** fetch wraps socket errors as `TypeError: fetch failed` with the system error (ECONNREFUSED…) as cause. */
@@ -326,8 +380,13 @@ function networkDetails(err: unknown): Record<string, unknown> {
   return { cause_code: typeof cause?.code === 'string' ? cause.code : null, cause_message: typeof cause?.message === 'string' ? cause.message : null };
 }
 
-function describeNetworkError(err: unknown): string {
-  const { cause_code, cause_message } = networkDetails(err);
-  if (cause_code || cause_message) return [cause_code, cause_message].filter(Boolean).join(' ');
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+/**
+ * A public summary of a network failure: the error code (`ECONNREFUSED`, `UND_ERR_SOCKET`) only,
+ * since the system messages name the host and port.
+ */
+function networkSummary(err: unknown): string {
+  const { cause_code } = networkDetails(err);
+  if (typeof cause_code === 'string') return cause_code;
+  if (err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError')) return 'timed out';
+  return 'network error';
 }

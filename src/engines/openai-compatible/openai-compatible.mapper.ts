@@ -1,65 +1,5 @@
 import type { Segment, Word } from '../engine.spec.js';
-
-/**
- * Whisper's languages: ISO-639-1 code (Whisper also uses the three-letter `haw` and `yue`) →
- * the lower-case English name that OpenAI's `verbose_json` reports in `language`.
- * Same table and order as openai-whisper 20240930 (`whisper.tokenizer.LANGUAGES`), which
- * engines/whisper-rocm also ships; `yue` is only in the large-v3 vocabulary.
- */
-export const WHISPER_LANGUAGES: Readonly<Record<string, string>> = {
-  en: 'english', zh: 'chinese', de: 'german', es: 'spanish', ru: 'russian', ko: 'korean', fr: 'french',
-  ja: 'japanese', pt: 'portuguese', tr: 'turkish', pl: 'polish', ca: 'catalan', nl: 'dutch', ar: 'arabic',
-  sv: 'swedish', it: 'italian', id: 'indonesian', hi: 'hindi', fi: 'finnish', vi: 'vietnamese', he: 'hebrew',
-  uk: 'ukrainian', el: 'greek', ms: 'malay', cs: 'czech', ro: 'romanian', da: 'danish', hu: 'hungarian',
-  ta: 'tamil', no: 'norwegian', th: 'thai', ur: 'urdu', hr: 'croatian', bg: 'bulgarian', lt: 'lithuanian',
-  la: 'latin', mi: 'maori', ml: 'malayalam', cy: 'welsh', sk: 'slovak', te: 'telugu', fa: 'persian',
-  lv: 'latvian', bn: 'bengali', sr: 'serbian', az: 'azerbaijani', sl: 'slovenian', kn: 'kannada',
-  et: 'estonian', mk: 'macedonian', br: 'breton', eu: 'basque', is: 'icelandic', hy: 'armenian',
-  ne: 'nepali', mn: 'mongolian', bs: 'bosnian', kk: 'kazakh', sq: 'albanian', sw: 'swahili', gl: 'galician',
-  mr: 'marathi', pa: 'punjabi', si: 'sinhala', km: 'khmer', sn: 'shona', yo: 'yoruba', so: 'somali',
-  af: 'afrikaans', oc: 'occitan', ka: 'georgian', be: 'belarusian', tg: 'tajik', sd: 'sindhi', gu: 'gujarati',
-  am: 'amharic', yi: 'yiddish', lo: 'lao', uz: 'uzbek', fo: 'faroese', ht: 'haitian creole', ps: 'pashto',
-  tk: 'turkmen', nn: 'nynorsk', mt: 'maltese', sa: 'sanskrit', lb: 'luxembourgish', my: 'myanmar',
-  bo: 'tibetan', tl: 'tagalog', mg: 'malagasy', as: 'assamese', tt: 'tatar', haw: 'hawaiian', ln: 'lingala',
-  ha: 'hausa', ba: 'bashkir', jw: 'javanese', su: 'sundanese', yue: 'cantonese',
-};
-
-/** Every code of WHISPER_LANGUAGES, in Whisper's order (the engine's `capabilities.languages`). */
-export const WHISPER_LANGUAGE_CODES: readonly string[] = Object.keys(WHISPER_LANGUAGES);
-
-/**
- * English name → code, including the alternative names Whisper accepts
- * (`whisper.tokenizer.TO_LANGUAGE_CODE`), so that any server's spelling maps back.
- */
-const NAME_TO_CODE: ReadonlyMap<string, string> = new Map([
-  ...Object.entries(WHISPER_LANGUAGES).map(([code, name]) => [name, code] as [string, string]),
-  ['burmese', 'my'], ['valencian', 'ca'], ['flemish', 'nl'], ['haitian', 'ht'], ['letzeburgesch', 'lb'],
-  ['pushto', 'ps'], ['panjabi', 'pa'], ['moldavian', 'ro'], ['moldovan', 'ro'], ['sinhalese', 'si'],
-  ['castilian', 'es'], ['mandarin', 'zh'],
-]);
-
-/**
- * The language a result reports, as a code: OpenAI's `verbose_json.language` is Whisper's full
- * English name (`"english"` → `"en"`); some compatible servers send the code itself, which is kept.
- * An unknown name passes through lower-cased rather than being dropped; absent → null.
- */
-export function languageCodeFromName(language: unknown): string | null {
-  if (typeof language !== 'string' || language.trim() === '') return null;
-  const value = language.trim().toLowerCase();
-  if (value in WHISPER_LANGUAGES) return value;
-  return NAME_TO_CODE.get(value) ?? value;
-}
-
-/**
- * The `language` form field for a request language: the BCP-47 primary subtag, lower-cased
- * (`en-US` → `en`), when Whisper knows it; `null` when it does not (the caller then lets the
- * engine detect the language and says so in a warning, because OpenAI-protocol servers answer
- * an unknown code with 400).
- */
-export function whisperLanguageCode(language: string): string | null {
-  const primary = language.trim().toLowerCase().split(/[-_]/)[0] ?? '';
-  return primary in WHISPER_LANGUAGES ? primary : null;
-}
+import { languageCodeFromReport } from '../whisper-languages.js';
 
 /** One `verbose_json` segment (OpenAI transcription API; times are float seconds). */
 export interface VerboseJsonSegment {
@@ -261,7 +201,7 @@ export function mapVerboseJson(body: VerboseJson, audioDurationSec: number): Map
   return {
     text: text !== '' ? text : segments.map((s) => s.text).join(' ').trim(),
     segments,
-    language: languageCodeFromName(body.language),
+    language: languageCodeFromReport(body.language),
     duration_sec: duration,
     notes,
   };

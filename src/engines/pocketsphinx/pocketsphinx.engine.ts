@@ -57,25 +57,37 @@ export class PocketsphinxEngine implements TranscriptionEngine {
     return args;
   }
 
-  /** Available when the binary is executable and the acoustic model directory exists (no decode, so probes stay cheap). */
+  /**
+   * Available when the binary is executable and the acoustic model directory exists (no decode, so
+   * probes stay cheap). Paths (binary, model directory) are in `internal`: `/engines` shows only
+   * the model's name.
+   */
   async health(): Promise<EngineHealth> {
     const binary = await resolveExecutable(this.config.POCKETSPHINX_PATH);
     if (!binary) {
-      return { available: false, message: `'${this.config.POCKETSPHINX_PATH}' not found (install Debian packages pocketsphinx and pocketsphinx-en-us)` };
+      return {
+        available: false,
+        message: 'the pocketsphinx_continuous binary (POCKETSPHINX_PATH) was not found; install the Debian packages pocketsphinx and pocketsphinx-en-us',
+        internal: { path: this.config.POCKETSPHINX_PATH },
+      };
     }
     const hmm = this.config.POCKETSPHINX_HMM ?? path.join(DEBIAN_MODEL_DIR, 'en-us');
     try {
       await access(path.join(hmm, 'mdef'));
     } catch {
-      return { available: false, message: `acoustic model not found at ${hmm}` };
+      return { available: false, message: 'the acoustic model (POCKETSPHINX_HMM, or the pocketsphinx-en-us package) was not found', internal: { binary, acoustic_model: hmm } };
     }
-    return { available: true, details: { binary, acoustic_model: hmm } };
+    return { available: true, details: { model: this.capabilities.models[0] ?? null }, internal: { binary, acoustic_model: hmm } };
   }
 
   /**
    * @param audio 16 kHz mono s16le WAV (the gateway's normalized audio).
-   * @throws EngineError ENGINE_UNAVAILABLE (binary missing, not retryable), ENGINE_CANCELLED on abort,
-   *   ENGINE_INTERNAL on a non-zero exit (retryable), ENGINE_EMPTY_OUTPUT when non-silent audio gives no output.
+   * @param options `language` outside capabilities.languages (`en-US`, POCKETSPHINX_LANGUAGE) and
+   *   `model` other than the configured one are refused at submit time (checkEngineOptions); here
+   *   they only become warnings.
+   * @throws EngineError (retryable by code, see ENGINE_ERRORS) ENGINE_UNAVAILABLE (binary missing:
+   *   retried, since another worker may have it), ENGINE_CANCELLED on abort, ENGINE_INTERNAL on a
+   *   non-zero exit, ENGINE_EMPTY_OUTPUT when non-silent audio gives no output.
    */
   async transcribe(audio: EngineAudio, options: TranscribeOptions, context: TranscribeContext): Promise<TranscriptionResult> {
     const warnings: string[] = [];
@@ -85,7 +97,9 @@ export class PocketsphinxEngine implements TranscriptionEngine {
     if (options.diarization?.enabled) warnings.push('pocketsphinx does not do speaker diarization; speakers were not attributed');
     if (options.word_boosts?.length) warnings.push('pocketsphinx does not support word boosting; boost phrases were ignored');
     if (options.prompt) warnings.push('pocketsphinx does not take a prompt; it was ignored');
-    if (options.model) warnings.push(`pocketsphinx model selection per request is not supported; '${options.model}' was ignored`);
+    if (options.model && options.model !== this.capabilities.models[0]) {
+      warnings.push(`pocketsphinx model selection per request is not supported; '${options.model}' was ignored`);
+    }
 
     const args = ['-infile', audio.path, '-time', 'yes', ...this.modelArgs()];
     let result;
@@ -102,19 +116,18 @@ export class PocketsphinxEngine implements TranscriptionEngine {
       });
     } catch (err) {
       if (err instanceof ProcessStartError) {
-        throw new EngineError('ENGINE_UNAVAILABLE', `pocketsphinx cannot be started: ${err.message}`, false, this.id, { errno: err.errno }, { cause: err });
+        throw new EngineError('ENGINE_UNAVAILABLE', `pocketsphinx cannot be started (${err.errno ?? 'unknown error'}); is POCKETSPHINX_PATH right?`, this.id, {
+          details: { command: err.command, errno: err.errno },
+          cause: err,
+        });
       }
-      if (context.signal.aborted) throw new EngineError('ENGINE_CANCELLED', 'pocketsphinx call cancelled', false, this.id, {}, { cause: err });
+      if (context.signal.aborted) throw new EngineError('ENGINE_CANCELLED', 'pocketsphinx call cancelled', this.id, { cause: err });
       throw err;
     }
     if (result.code !== 0) {
-      throw new EngineError(
-        'ENGINE_INTERNAL',
-        `pocketsphinx exited with ${result.code ?? result.signal}`,
-        true,
-        this.id,
-        { exit_code: result.code, signal: result.signal, stderr_tail: result.stderr.slice(-2000) },
-      );
+      throw new EngineError('ENGINE_INTERNAL', `pocketsphinx exited with ${result.code ?? result.signal}`, this.id, {
+        details: { exit_code: result.code, signal: result.signal, stderr_tail: result.stderr.slice(-2000), audio_path: audio.path },
+      });
     }
     const segments = parsePocketsphinxOutput(result.stdout);
     if (segments.length === 0) {
@@ -123,9 +136,8 @@ export class PocketsphinxEngine implements TranscriptionEngine {
         throw new EngineError(
           'ENGINE_EMPTY_OUTPUT',
           `pocketsphinx produced no output on audio that is not silent (peak ${audio.max_volume_db ?? 'unknown'} dBFS); the input may not be 16 kHz mono`,
-          false,
           this.id,
-          { max_volume_db: audio.max_volume_db, stderr_tail: result.stderr.slice(-2000) },
+          { details: { max_volume_db: audio.max_volume_db, stderr_tail: result.stderr.slice(-2000), audio_path: audio.path } },
         );
       }
       warnings.push('the audio is silent: no speech found');

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { AudioError } from '../../audio/audio.errors.js';
+import { readWavHeader, type WavHeader } from '../../audio/wav.js';
 import { EngineError, type EngineErrorCode } from '../engine.error.js';
 import type {
   EngineAudio,
@@ -31,54 +33,6 @@ const HEALTH_DEADLINE_MS = 5_000;
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x));
-
-/** Thrown by readPcmWav when the file is not the 16 kHz mono 16-bit PCM WAV the adapter sends. */
-export class WavFormatError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'WavFormatError';
-  }
-}
-
-/**
- * Extracts the PCM samples from a WAV file, checking that it is RIFF/WAVE, PCM, 16 kHz, mono,
- * 16-bit. Walks the RIFF chunks rather than assuming the 44-byte canonical header, so `LIST`
- * chunks (ffmpeg without `-fflags +bitexact`) are skipped; a data size of 0 or 0xFFFFFFFF
- * (written by encoders that could not seek back) means "to the end of the file".
- *
- * @returns the raw s16le samples (no header): 32 000 bytes per second.
- * @throws WavFormatError describing what is wrong.
- */
-export function readPcmWav(file: Buffer): Buffer {
-  if (file.length < 12 || file.toString('ascii', 0, 4) !== 'RIFF' || file.toString('ascii', 8, 12) !== 'WAVE') {
-    throw new WavFormatError('not a RIFF/WAVE file');
-  }
-  let format: { audioFormat: number; channels: number; sampleRate: number; bits: number } | undefined;
-  let offset = 12;
-  while (offset + 8 <= file.length) {
-    const id = file.toString('ascii', offset, offset + 4);
-    const size = file.readUInt32LE(offset + 4);
-    const body = offset + 8;
-    if (id === 'fmt ') {
-      if (size < 16 || body + 16 > file.length) throw new WavFormatError('truncated fmt chunk');
-      format = { audioFormat: file.readUInt16LE(body), channels: file.readUInt16LE(body + 2), sampleRate: file.readUInt32LE(body + 4), bits: file.readUInt16LE(body + 14) };
-      // WAVE_FORMAT_EXTENSIBLE carries the real format code in its sub-format GUID.
-      if (format.audioFormat === 0xfffe && size >= 40 && body + 26 <= file.length) format.audioFormat = file.readUInt16LE(body + 24);
-    } else if (id === 'data') {
-      if (!format) throw new WavFormatError('data chunk before fmt chunk');
-      if (format.audioFormat !== 1 || format.bits !== BITS_PER_SAMPLE || format.channels !== CHANNELS || format.sampleRate !== SAMPLE_RATE) {
-        throw new WavFormatError(
-          `expected PCM 16-bit mono 16000 Hz, got format ${format.audioFormat}, ${format.bits}-bit, ${format.channels} channel(s), ${format.sampleRate} Hz`,
-        );
-      }
-      const end = size === 0 || size === 0xffffffff ? file.length : Math.min(file.length, body + size);
-      // An odd trailing byte is half a sample: drop it.
-      return file.subarray(body, end - ((end - body) % 2));
-    }
-    offset = body + size + (size % 2);
-  }
-  throw new WavFormatError('no data chunk');
-}
 
 /**
  * Riva word boosting config: one SpeechContext per boost level, empty phrases and groups dropped.
@@ -212,31 +166,38 @@ export function mapRivaResponse(
 }
 
 /**
- * gRPC status → EngineError code and retry decision. Retryable: the server is down or
- * restarting (UNAVAILABLE), slow (DEADLINE_EXCEEDED), overloaded (RESOURCE_EXHAUSTED, ABORTED),
- * or failed inside (INTERNAL: Triton inference errors such as a transient GPU out-of-memory;
- * UNKNOWN: an unhandled server exception) — the job's retry limit bounds these. Not retryable:
- * the request or our credentials are wrong and will stay wrong.
+ * gRPC status → EngineError code; the code alone decides `retryable` (ENGINE_ERRORS). Retried:
+ * the server is down or restarting (UNAVAILABLE), slow (DEADLINE_EXCEEDED), overloaded
+ * (RESOURCE_EXHAUSTED, ABORTED), or failed inside (INTERNAL: Triton inference errors such as a
+ * transient GPU out-of-memory; UNKNOWN: an unhandled server exception; DATA_LOSS) — the job's
+ * retry limit bounds these. Not retried: the request or our credentials are wrong and will stay
+ * wrong. A status missing here is ENGINE_INTERNAL.
  */
-const STATUS_MAP: Record<string, { code: EngineErrorCode; retryable: boolean }> = {
-  UNAVAILABLE: { code: 'ENGINE_UNAVAILABLE', retryable: true },
-  DEADLINE_EXCEEDED: { code: 'ENGINE_TIMEOUT', retryable: true },
-  RESOURCE_EXHAUSTED: { code: 'ENGINE_OVERLOADED', retryable: true },
-  ABORTED: { code: 'ENGINE_OVERLOADED', retryable: true },
-  INTERNAL: { code: 'ENGINE_INTERNAL', retryable: true },
-  UNKNOWN: { code: 'ENGINE_INTERNAL', retryable: true },
+const STATUS_MAP: Readonly<Record<string, EngineErrorCode>> = {
+  UNAVAILABLE: 'ENGINE_UNAVAILABLE',
+  DEADLINE_EXCEEDED: 'ENGINE_TIMEOUT',
+  RESOURCE_EXHAUSTED: 'ENGINE_OVERLOADED',
+  ABORTED: 'ENGINE_OVERLOADED',
+  INTERNAL: 'ENGINE_INTERNAL',
+  UNKNOWN: 'ENGINE_INTERNAL',
+  DATA_LOSS: 'ENGINE_INTERNAL',
   // CANCELLED not caused by our own signal: the server or a proxy dropped the call (shutdown, restart).
-  CANCELLED: { code: 'ENGINE_UNAVAILABLE', retryable: true },
-  INVALID_ARGUMENT: { code: 'ENGINE_REJECTED', retryable: false },
-  FAILED_PRECONDITION: { code: 'ENGINE_REJECTED', retryable: false },
-  OUT_OF_RANGE: { code: 'ENGINE_REJECTED', retryable: false },
-  NOT_FOUND: { code: 'ENGINE_REJECTED', retryable: false },
-  ALREADY_EXISTS: { code: 'ENGINE_REJECTED', retryable: false },
-  UNIMPLEMENTED: { code: 'ENGINE_REJECTED', retryable: false },
-  UNAUTHENTICATED: { code: 'ENGINE_UNAUTHORIZED', retryable: false },
-  PERMISSION_DENIED: { code: 'ENGINE_UNAUTHORIZED', retryable: false },
-  DATA_LOSS: { code: 'ENGINE_INTERNAL', retryable: false },
+  CANCELLED: 'ENGINE_UNAVAILABLE',
+  INVALID_ARGUMENT: 'ENGINE_REJECTED',
+  FAILED_PRECONDITION: 'ENGINE_REJECTED',
+  OUT_OF_RANGE: 'ENGINE_REJECTED',
+  NOT_FOUND: 'ENGINE_REJECTED',
+  ALREADY_EXISTS: 'ENGINE_REJECTED',
+  UNIMPLEMENTED: 'ENGINE_REJECTED',
+  UNAUTHENTICATED: 'ENGINE_UNAUTHORIZED',
+  PERMISSION_DENIED: 'ENGINE_UNAUTHORIZED',
 };
+
+/** Whether a WAV is what the adapter sends as LINEAR_PCM: 16-bit PCM, mono, 16 kHz. */
+function pcmFormatProblem(header: WavHeader): string | null {
+  if (header.formatTag === 1 && header.bitsPerSample === BITS_PER_SAMPLE && header.channels === CHANNELS && header.sampleRate === SAMPLE_RATE) return null;
+  return `expected PCM 16-bit mono 16000 Hz, got format ${header.formatTag}, ${header.bitsPerSample}-bit, ${header.channels} channel(s), ${header.sampleRate} Hz`;
+}
 
 /**
  * The `riva` engine (seed alias `asr`): NVIDIA Riva ASR — or a Riva ASR NIM such as parakeet —
@@ -277,7 +238,7 @@ export class RivaEngine implements TranscriptionEngine {
       word_boosting: true,
       word_timestamps: true,
       language_detection: false,
-      // The configured default only: the models the server actually serves (and their languages) are in the health details.
+      // RIVA_LANGUAGE until a health probe lists the deployed models' languages, which are added then.
       languages: [config.RIVA_LANGUAGE],
       models: config.RIVA_MODEL ? [config.RIVA_MODEL] : [],
       max_duration_sec: Math.floor((config.RIVA_MAX_SEND_MESSAGE_BYTES - REQUEST_OVERHEAD_BYTES) / PCM_BYTES_PER_SEC),
@@ -294,24 +255,29 @@ export class RivaEngine implements TranscriptionEngine {
   /**
    * grpc.health.v1.Health/Check (service '') must answer SERVING; then
    * GetRivaSpeechRecognitionConfig lists the deployed models, whose `language_code` parameters
-   * give the languages. A server without the health service (UNIMPLEMENTED) counts as up when the
-   * model list answers. With RIVA_MODEL set, that model must be deployed. Never rejects.
+   * give the languages (added to capabilities.languages, so that submit-time checks accept
+   * them). A server without the health service (UNIMPLEMENTED) counts as up when the model list
+   * answers. With RIVA_MODEL set, that model must be deployed. Never rejects.
    *
-   * @returns details `{uri, ssl, serving_status, models: string[], languages: string[]}`.
+   * @returns details `{ssl, serving_status, models: string[], languages: string[]}`; the server
+   *   address and gRPC status messages (which name hosts) are in `internal`.
    */
   async health(signal: AbortSignal): Promise<EngineHealth> {
     const call = { signal, deadlineMs: Math.min(HEALTH_DEADLINE_MS, this.config.RIVA_DEADLINE_MS) };
-    const details: Record<string, unknown> = { uri: this.config.RIVA_URI, ssl: this.config.RIVA_USE_SSL === 'true' };
+    const details: Record<string, unknown> = { ssl: this.config.RIVA_USE_SSL === 'true' };
+    const internal: Record<string, unknown> = { uri: this.config.RIVA_URI };
     let serving: string;
     try {
       serving = await this.client.healthCheck('', call);
     } catch (err) {
       const e = err instanceof RivaCallError ? err : undefined;
-      if (e?.status !== 'UNIMPLEMENTED') return { available: false, message: `health check failed: ${e ? `${e.status}: ${e.details}` : String(err)}`, details };
+      if (e?.status !== 'UNIMPLEMENTED') {
+        return { available: false, message: `health check failed: ${e?.status ?? 'error'}`, details, internal: { ...internal, error: e ? e.details : String(err) } };
+      }
       serving = 'UNIMPLEMENTED';
     }
     details.serving_status = serving;
-    if (serving !== 'SERVING' && serving !== 'UNIMPLEMENTED') return { available: false, message: `Riva reports ${serving}`, details };
+    if (serving !== 'SERVING' && serving !== 'UNIMPLEMENTED') return { available: false, message: `Riva reports ${serving}`, details, internal };
     try {
       const models = await this.client.speechRecognitionConfig('', call);
       const names = [...new Set(models.map((m) => m.model_name).filter(Boolean))];
@@ -319,26 +285,30 @@ export class RivaEngine implements TranscriptionEngine {
         ...new Set(models.flatMap((m) => (m.parameters?.language_code ?? '').split(',').map((l) => l.trim()).filter(Boolean))),
       ];
       this.serverLanguages = languages;
+      this.capabilities.languages = [...new Set([this.config.RIVA_LANGUAGE, ...languages])];
       Object.assign(details, { models: names, languages });
       if (this.config.RIVA_MODEL && names.length > 0 && !names.includes(this.config.RIVA_MODEL)) {
-        return { available: false, message: `RIVA_MODEL '${this.config.RIVA_MODEL}' is not deployed; the server has: ${names.join(', ')}`, details };
+        return { available: false, message: `RIVA_MODEL '${this.config.RIVA_MODEL}' is not deployed; the server has: ${names.join(', ')}`, details, internal };
       }
-      return { available: true, message: `${names.length} model(s) deployed`, details };
+      return { available: true, message: `${names.length} model(s) deployed`, details, internal };
     } catch (err) {
-      const e = err instanceof RivaCallError ? `${err.status}: ${err.details}` : String(err);
-      if (serving === 'SERVING') return { available: true, message: `serving; the model list is not available (${e})`, details };
-      return { available: false, message: `no health service and the model list failed: ${e}`, details };
+      const status = err instanceof RivaCallError ? err.status : 'error';
+      const failure = { ...internal, error: err instanceof RivaCallError ? err.details : String(err) };
+      if (serving === 'SERVING') return { available: true, message: `serving; the model list is not available (${status})`, details, internal: failure };
+      return { available: false, message: `no health service and the model list failed (${status})`, details, internal: failure };
     }
   }
 
   /**
    * Transcribes one piece (a chunk, or a whole short file) with one Recognize call.
    *
-   * @param audio 16 kHz mono s16le WAV; its samples are sent as LINEAR_PCM without the header.
+   * @param audio 16 kHz mono s16le WAV; its samples are sent as LINEAR_PCM without the header
+   *   (the header is read with readWavHeader, the samples only once they are known to fit).
    * @returns times in seconds from the start of this piece.
-   * @throws EngineError — ENGINE_REJECTED (not a 16 kHz mono 16-bit WAV, larger than the send
-   *   limit, or INVALID_ARGUMENT and other non-retryable statuses), ENGINE_CANCELLED on abort,
-   *   ENGINE_BAD_RESPONSE, or the retryable UNAVAILABLE / TIMEOUT / OVERLOADED / INTERNAL (see STATUS_MAP).
+   * @throws EngineError (retryable by code, see ENGINE_ERRORS) — ENGINE_REJECTED (not a 16 kHz
+   *   mono 16-bit WAV, larger than the send limit, or INVALID_ARGUMENT and other refusals),
+   *   ENGINE_INTERNAL (the audio file cannot be read), ENGINE_CANCELLED on abort,
+   *   ENGINE_BAD_RESPONSE, or UNAVAILABLE / TIMEOUT / OVERLOADED / INTERNAL (see STATUS_MAP).
    */
   async transcribe(audio: EngineAudio, options: TranscribeOptions, context: TranscribeContext): Promise<TranscriptionResult> {
     const warnings: string[] = [];
@@ -347,23 +317,7 @@ export class RivaEngine implements TranscriptionEngine {
       warnings.push('Riva takes only a maximum speaker count; min_speakers was ignored');
     }
 
-    let pcm: Buffer;
-    try {
-      pcm = readPcmWav(await readFile(audio.path));
-    } catch (err) {
-      throw new EngineError('ENGINE_REJECTED', `the audio cannot be sent to Riva: ${err instanceof Error ? err.message : String(err)}`, false, this.id, { path: audio.path }, { cause: err });
-    }
-    const limit = this.config.RIVA_MAX_SEND_MESSAGE_BYTES - REQUEST_OVERHEAD_BYTES;
-    if (pcm.length > limit) {
-      throw new EngineError(
-        'ENGINE_REJECTED',
-        `${round3(pcm.length / PCM_BYTES_PER_SEC)} s of audio (${pcm.length} bytes) exceeds what one Riva request may carry (${limit} bytes, RIVA_MAX_SEND_MESSAGE_BYTES); it must be chunked`,
-        false,
-        this.id,
-        { audio_bytes: pcm.length, max_audio_bytes: limit },
-      );
-    }
-
+    const pcm = await this.readPcm(audio.path);
     const diarization = options.diarization?.enabled === true;
     const config = buildRecognitionConfig(options, this.config, this.serverLanguages);
     const requestId = randomUUID();
@@ -381,7 +335,10 @@ export class RivaEngine implements TranscriptionEngine {
     try {
       mapped = mapRivaResponse(response, { durationSec, diarization });
     } catch (err) {
-      throw new EngineError('ENGINE_BAD_RESPONSE', `Riva answered with an unexpected response: ${err instanceof Error ? err.message : String(err)}`, false, this.id, { request_id: requestId }, { cause: err });
+      throw new EngineError('ENGINE_BAD_RESPONSE', `Riva answered with an unexpected response: ${err instanceof Error ? err.message : String(err)}`, this.id, {
+        details: { request_id: requestId, uri: this.config.RIVA_URI },
+        cause: err,
+      });
     }
     if (mapped.segments.length === 0) warnings.push('Riva recognised no speech in this audio');
     context.onProgress?.({ fraction: 1, stage: 'recognizing' });
@@ -395,17 +352,78 @@ export class RivaEngine implements TranscriptionEngine {
     };
   }
 
+  /**
+   * The s16le samples of the WAV at `file`, checked to be 16 kHz mono 16-bit PCM and to fit one
+   * request before they are read.
+   *
+   * @throws EngineError ENGINE_REJECTED (wrong format, too long), ENGINE_INTERNAL (unreadable file).
+   */
+  private async readPcm(file: string): Promise<Buffer> {
+    let header: WavHeader;
+    try {
+      header = await readWavHeader(file);
+    } catch (err) {
+      if (err instanceof AudioError) {
+        throw new EngineError('ENGINE_REJECTED', `the audio cannot be sent to Riva: ${err.message}`, this.id, { details: { path: file }, cause: err });
+      }
+      throw this.unreadable(file, err);
+    }
+    const problem = pcmFormatProblem(header);
+    if (problem) throw new EngineError('ENGINE_REJECTED', `the audio cannot be sent to Riva: ${problem}`, this.id, { details: { path: file } });
+    const limit = this.config.RIVA_MAX_SEND_MESSAGE_BYTES - REQUEST_OVERHEAD_BYTES;
+    if (header.dataBytes > limit) {
+      throw new EngineError(
+        'ENGINE_REJECTED',
+        `${round3(header.dataBytes / PCM_BYTES_PER_SEC)} s of audio (${header.dataBytes} bytes) exceeds what one Riva request may carry (${limit} bytes, RIVA_MAX_SEND_MESSAGE_BYTES); it must be chunked`,
+        this.id,
+        { details: { audio_bytes: header.dataBytes, max_audio_bytes: limit } },
+      );
+    }
+    try {
+      const handle = await open(file, 'r');
+      try {
+        const pcm = Buffer.alloc(header.dataBytes);
+        const { bytesRead } = await handle.read(pcm, 0, pcm.length, header.dataOffset);
+        return pcm.subarray(0, bytesRead - (bytesRead % header.blockAlign));
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      throw this.unreadable(file, err);
+    }
+  }
+
+  /** The gateway's own WAV is gone or unreadable: a local fault, retried (another attempt re-decodes it). */
+  private unreadable(file: string, err: unknown): EngineError {
+    return new EngineError('ENGINE_INTERNAL', 'the audio to send to Riva cannot be read', this.id, {
+      details: { path: file, error: err instanceof Error ? err.message : String(err) },
+      cause: err,
+    });
+  }
+
+  /**
+   * A failed gRPC call. The public message names the method and the status; the server's status
+   * message (`grpc_details`: it may name hosts, models or paths) and the server address stay in
+   * `details`.
+   */
   private toEngineError(err: unknown, signal: AbortSignal, requestId: string): EngineError {
     if (!(err instanceof RivaCallError)) {
-      return new EngineError('ENGINE_INTERNAL', `Riva call failed: ${err instanceof Error ? err.message : String(err)}`, true, this.id, { request_id: requestId }, { cause: err });
+      return new EngineError('ENGINE_INTERNAL', 'Riva call failed', this.id, {
+        details: { request_id: requestId, uri: this.config.RIVA_URI, error: err instanceof Error ? err.message : String(err) },
+        cause: err,
+      });
     }
     const details = { grpc_code: err.code, grpc_status: err.status, grpc_details: err.details, method: err.method, uri: this.config.RIVA_URI, request_id: requestId };
-    if (signal.aborted) return new EngineError('ENGINE_CANCELLED', 'Riva call cancelled', false, this.id, details, { cause: err });
+    if (signal.aborted) return new EngineError('ENGINE_CANCELLED', 'Riva call cancelled', this.id, { details, cause: err });
     // grpc-js reports a message over our own send/receive limit as RESOURCE_EXHAUSTED too; trying again cannot help.
     if (err.status === 'RESOURCE_EXHAUSTED' && /larger than max/i.test(err.details)) {
-      return new EngineError('ENGINE_REJECTED', `Riva message over the gRPC size limit (RIVA_MAX_*_MESSAGE_BYTES): ${err.details}`, false, this.id, details, { cause: err });
+      return new EngineError('ENGINE_REJECTED', 'a Riva message is over the gRPC size limit (RIVA_MAX_SEND_MESSAGE_BYTES / RIVA_MAX_RECEIVE_MESSAGE_BYTES)', this.id, {
+        upstreamStatus: err.status,
+        details,
+        cause: err,
+      });
     }
-    const mapped = STATUS_MAP[err.status] ?? { code: 'ENGINE_INTERNAL' as const, retryable: false };
-    return new EngineError(mapped.code, `Riva ${err.method} failed with ${err.status}: ${err.details}`, mapped.retryable, this.id, details, { cause: err });
+    const code = STATUS_MAP[err.status] ?? 'ENGINE_INTERNAL';
+    return new EngineError(code, `Riva ${err.method} failed with gRPC status ${err.status}`, this.id, { upstreamStatus: err.status, details, cause: err });
   }
 }

@@ -1,7 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { openAsBlob } from 'node:fs';
 import path from 'node:path';
-import { EngineError, type EngineErrorCode } from '../engine.error.js';
+import { EngineError, engineCodeForHttpStatus } from '../engine.error.js';
 import type {
   EngineAudio,
   EngineCapabilities,
@@ -11,33 +9,10 @@ import type {
   TranscriptionEngine,
   TranscriptionResult,
 } from '../engine.spec.js';
+import { isRedirectRefusal, multipartUpload } from '../multipart.js';
+import { WHISPER_LANGUAGE_CODES, whisperLanguageCode } from '../whisper-languages.js';
 import type { WhisperxConfig } from './whisperx.config.js';
 import { assertWhisperxJson, mapWhisperxJson, WhisperxShapeError } from './whisperx.mapper.js';
-
-/**
- * Whisper's language codes (ISO-639-1, plus `haw` and `yue`, and Whisper's own `jw` for
- * Javanese), in the order of Whisper's tokenizer — what `language` on `/asr` accepts.
- */
-export const WHISPER_LANGUAGES: readonly string[] = [
-  'en', 'zh', 'de', 'es', 'ru', 'ko', 'fr', 'ja', 'pt', 'tr', 'pl', 'ca', 'nl', 'ar', 'sv', 'it', 'id', 'hi', 'fi', 'vi',
-  'he', 'uk', 'el', 'ms', 'cs', 'ro', 'da', 'hu', 'ta', 'no', 'th', 'ur', 'hr', 'bg', 'lt', 'la', 'mi', 'ml', 'cy', 'sk',
-  'te', 'fa', 'lv', 'bn', 'sr', 'az', 'sl', 'kn', 'et', 'mk', 'br', 'eu', 'is', 'hy', 'ne', 'mn', 'bs', 'kk', 'sq', 'sw',
-  'gl', 'mr', 'pa', 'si', 'km', 'sn', 'yo', 'so', 'af', 'oc', 'ka', 'be', 'tg', 'sd', 'gu', 'am', 'yi', 'lo', 'uz', 'fo',
-  'ht', 'ps', 'tk', 'nn', 'mt', 'sa', 'lb', 'my', 'bo', 'tl', 'mg', 'as', 'tt', 'haw', 'ln', 'ha', 'ba', 'jw', 'su', 'yue',
-];
-
-/** BCP-47 primary subtags that Whisper spells differently. */
-const WHISPER_ALIASES: Readonly<Record<string, string>> = { jv: 'jw', iw: 'he', nb: 'no', fil: 'tl' };
-
-/**
- * The Whisper code for a request language: the primary subtag of a BCP-47 tag (`en-US` → `en`),
- * or null when Whisper does not know it.
- */
-export function toWhisperLanguage(language: string): string | null {
-  const primary = language.trim().toLowerCase().split(/[-_]/)[0] ?? '';
-  const code = WHISPER_ALIASES[primary] ?? primary;
-  return WHISPER_LANGUAGES.includes(code) ? code : null;
-}
 
 /** The `detail` text of a whisper-asr-webservice (FastAPI) error body, or the body's start. */
 function errorDetail(body: string): string {
@@ -52,17 +27,6 @@ function errorDetail(body: string): string {
     // Not JSON: a proxy's HTML page or plain text.
   }
   return body.slice(0, 500);
-}
-
-/** HTTP status → error class. 5xx, 408 and 429 may pass on a later try; other 4xx will not. */
-function classifyStatus(status: number): { code: EngineErrorCode; retryable: boolean } {
-  if (status === 401 || status === 403) return { code: 'ENGINE_UNAUTHORIZED', retryable: false };
-  if (status === 429) return { code: 'ENGINE_OVERLOADED', retryable: true };
-  if (status === 408 || status === 504) return { code: 'ENGINE_TIMEOUT', retryable: true };
-  // 503: a model is loading or the GPU ran out of memory; 502: a proxy lost the service.
-  if (status === 503 || status === 502) return { code: 'ENGINE_UNAVAILABLE', retryable: true };
-  if (status >= 500) return { code: 'ENGINE_INTERNAL', retryable: true };
-  return { code: 'ENGINE_REJECTED', retryable: false };
 }
 
 /**
@@ -113,7 +77,7 @@ export class WhisperxEngine implements TranscriptionEngine {
       word_boosting: false,
       word_timestamps: true,
       language_detection: true,
-      languages: [...WHISPER_LANGUAGES],
+      languages: [...WHISPER_LANGUAGE_CODES],
       models: [config.WHISPERX_DEFAULT_MODEL, ...models.filter((m) => m !== config.WHISPERX_DEFAULT_MODEL)],
       max_duration_sec: null,
       chunking_threshold_sec: null,
@@ -134,19 +98,23 @@ export class WhisperxEngine implements TranscriptionEngine {
    * details carry device, compute type, loaded models and whether diarization is available.
    * A 404/405 there means a stock whisper-asr-webservice (no `/health`): then any answer below
    * 500 from `GET /docs` (its Swagger UI) counts as reachable, and the message says that model
-   * and diarization state are unknown. Never throws; `signal` bounds the probe.
+   * and diarization state are unknown. Never throws; `signal` bounds the probe. The service URL,
+   * network errors and the server's error texts are in `internal`, never in message or details.
    */
   async health(signal: AbortSignal): Promise<EngineHealth> {
+    const internal = { url: this.baseUrl };
     try {
       const res = await fetch(`${this.baseUrl}/health`, { signal, headers: { Accept: 'application/json' } });
       const body = await res.text();
       if (res.status === 404 || res.status === 405) return await this.stockHealth(signal);
-      if (res.status !== 200) return { available: false, message: `GET /health answered ${res.status}: ${errorDetail(body)}`, details: { http_status: res.status } };
+      if (res.status !== 200) {
+        return { available: false, message: `GET /health answered ${res.status}`, details: { http_status: res.status }, internal: { ...internal, detail: errorDetail(body) } };
+      }
       let parsed: Record<string, unknown>;
       try {
         parsed = JSON.parse(body) as Record<string, unknown>;
       } catch {
-        return { available: false, message: 'GET /health answered 200 with a body that is not JSON' };
+        return { available: false, message: 'GET /health answered 200 with a body that is not JSON', internal: { ...internal, body_start: body.slice(0, 500) } };
       }
       const details: Record<string, unknown> = {
         device: parsed.device ?? null,
@@ -154,39 +122,44 @@ export class WhisperxEngine implements TranscriptionEngine {
         default_model: parsed.default_model ?? null,
         loaded_models: parsed.loaded_models ?? [],
         diarization_available: parsed.diarization_available ?? null,
-        url: this.baseUrl,
       };
-      if (parsed.status !== 'ok') return { available: false, message: `GET /health reports status ${JSON.stringify(parsed.status)}`, details };
+      if (parsed.status !== 'ok') {
+        const status = typeof parsed.status === 'string' && /^[\w.-]{1,32}$/.test(parsed.status) ? ` '${parsed.status}'` : ' other than ok';
+        return { available: false, message: `GET /health reports a status${status}`, details, internal: { ...internal, status: parsed.status } };
+      }
       const notes: string[] = [];
       if (parsed.diarization_available === false) notes.push('diarization is unavailable on the server (no HF_TOKEN): diarize requests will be rejected');
       if (Array.isArray(parsed.allowed_models)) {
         const missing = this.config.WHISPERX_AVAILABLE_MODELS.filter((m) => !(parsed.allowed_models as unknown[]).includes(m));
         if (missing.length > 0) notes.push(`models listed in WHISPERX_AVAILABLE_MODELS that the server does not allow: ${missing.join(', ')}`);
       }
-      return { available: true, ...(notes.length ? { message: notes.join('; ') } : {}), details };
+      return { available: true, ...(notes.length ? { message: notes.join('; ') } : {}), details, internal };
     } catch (err) {
-      return { available: false, message: this.describeNetworkFailure(err, signal, 'GET /health') };
+      return { available: false, message: this.describeNetworkFailure(err, signal, 'GET /health'), internal: { ...internal, error: errorFields(err).message } };
     }
   }
 
   private async stockHealth(signal: AbortSignal): Promise<EngineHealth> {
+    const internal = { url: this.baseUrl };
     try {
       const res = await fetch(`${this.baseUrl}/docs`, { signal });
       await res.arrayBuffer();
-      if (res.status >= 500) return { available: false, message: `no /health, and GET /docs answered ${res.status}`, details: { http_status: res.status } };
+      if (res.status >= 500) return { available: false, message: `no /health, and GET /docs answered ${res.status}`, details: { http_status: res.status }, internal };
       return {
         available: true,
         message: `reachable (GET /docs answered ${res.status}); no /health, as on a stock whisper-asr-webservice: loaded model and diarization state unknown`,
-        details: { url: this.baseUrl, stock: true },
+        details: { stock: true },
+        internal,
       };
     } catch (err) {
-      return { available: false, message: this.describeNetworkFailure(err, signal, 'GET /docs') };
+      return { available: false, message: this.describeNetworkFailure(err, signal, 'GET /docs'), internal: { ...internal, error: errorFields(err).message } };
     }
   }
 
+  /** A public line for a failed probe: the network code (ECONNREFUSED…), never the URL or the system message naming the host. */
   private describeNetworkFailure(err: unknown, signal: AbortSignal, what: string): string {
     if (signal.aborted) return `${what} did not answer in time`;
-    return `${what} failed: ${networkCode(err) ?? errorFields(err).message} (${this.baseUrl})`;
+    return `${what} failed: ${networkCode(err) ?? 'network error'}`;
   }
 
   /** The `/asr` query for these options (every option is a query parameter in this API). */
@@ -212,30 +185,33 @@ export class WhisperxEngine implements TranscriptionEngine {
    *
    * @param audio 16 kHz mono s16le WAV (the gateway's normalized audio); sent as is (`encode=true`
    *   lets the server read the WAV header).
-   * @param options `diarization` absent means off; `model` must be in WHISPERX_AVAILABLE_MODELS;
-   *   `language` BCP-47 or ISO-639-1, absent = the server detects it.
-   * @throws EngineError — ENGINE_REJECTED (unknown model/language, HTTP 400/404/422/other 4xx; not
-   *   retryable), ENGINE_UNAUTHORIZED (401/403), ENGINE_UNAVAILABLE (connection failed, 502/503;
-   *   retryable), ENGINE_OVERLOADED (429), ENGINE_TIMEOUT (WHISPERX_TIMEOUT passed, 408/504),
-   *   ENGINE_INTERNAL (other 5xx), ENGINE_BAD_RESPONSE (body not WhisperX JSON; retryable),
-   *   ENGINE_CANCELLED (context.signal aborted). `details` carry `http_status` and the server's `detail`.
+   * @param options `diarization` absent means off; `model` must be in WHISPERX_AVAILABLE_MODELS
+   *   (capabilities.models); `language` a Whisper language (capabilities.languages) as BCP-47 or
+   *   ISO-639-1, absent = the server detects it. Both are checked at submit time too
+   *   (checkEngineOptions), so the checks here only guard direct callers.
+   * @throws EngineError (retryable by code, see ENGINE_ERRORS) — ENGINE_REJECTED (unknown
+   *   model/language, HTTP 400/404/422/other 4xx), ENGINE_UNAUTHORIZED (401/403),
+   *   ENGINE_UNAVAILABLE (connection failed, 502/503), ENGINE_OVERLOADED (429), ENGINE_TIMEOUT
+   *   (WHISPERX_TIMEOUT passed, 408/504), ENGINE_INTERNAL (409, other 5xx, audio file unreadable),
+   *   ENGINE_BAD_RESPONSE (body not WhisperX JSON, a redirect), ENGINE_CANCELLED (context.signal aborted).
+   *   `details` carry `http_status`, the server's `detail` and the service URL.
    */
   async transcribe(audio: EngineAudio, options: TranscribeOptions, context: TranscribeContext): Promise<TranscriptionResult> {
     const warnings: string[] = [];
     const model = options.model ?? this.config.WHISPERX_DEFAULT_MODEL;
     if (!this.config.WHISPERX_AVAILABLE_MODELS.includes(model)) {
-      throw new EngineError('ENGINE_REJECTED', `whisperx model '${model}' is not available; available models: ${this.config.WHISPERX_AVAILABLE_MODELS.join(', ')}`, false, this.id, { model });
+      throw new EngineError('ENGINE_REJECTED', `whisperx model '${model}' is not available; available models: ${this.config.WHISPERX_AVAILABLE_MODELS.join(', ')}`, this.id, { details: { model } });
     }
     if (!this.sendsModel && options.model && options.model !== this.config.WHISPERX_DEFAULT_MODEL) {
       warnings.push(`this whisperx server has a fixed model (WHISPERX_SEND_MODEL=false); the requested model '${options.model}' was not sent`);
     }
     let language: string | null = null;
     if (options.language) {
-      language = toWhisperLanguage(options.language);
-      if (!language) throw new EngineError('ENGINE_REJECTED', `Whisper does not know the language '${options.language}'`, false, this.id, { language: options.language });
+      language = whisperLanguageCode(options.language);
+      if (!language) throw new EngineError('ENGINE_REJECTED', `Whisper does not know the language '${options.language}'`, this.id, { details: { language: options.language } });
     }
     if (options.word_boosts?.length) warnings.push('whisperx does not support word boosting; boost phrases were ignored (use a prompt to bias spelling)');
-    if (context.signal.aborted) throw new EngineError('ENGINE_CANCELLED', 'whisperx call cancelled', false, this.id);
+    if (context.signal.aborted) throw new EngineError('ENGINE_CANCELLED', 'whisperx call cancelled', this.id);
 
     const url = `${this.baseUrl}/asr?${this.query(options, model, language).toString()}`;
     const timeout = AbortSignal.timeout(this.config.WHISPERX_TIMEOUT * 1000);
@@ -247,30 +223,24 @@ export class WhisperxEngine implements TranscriptionEngine {
     let text: string;
     let asrEngine: string | null;
     try {
-      const body = await this.multipart(audio.path, () => onProgress({ fraction: 0.1, stage: 'recognizing' }));
-      const res = await fetch(url, {
-        method: 'POST',
-        body: body.stream,
-        // Streamed bodies need half duplex; the explicit length keeps the request un-chunked.
-        duplex: 'half',
-        headers: { 'Content-Type': body.contentType, 'Content-Length': String(body.length), Accept: 'application/json' },
-        signal,
-      } as RequestInit & { duplex: 'half' });
+      const filename = path.basename(audio.path);
+      const upload = await multipartUpload({ field: 'audio_file', path: audio.path, filename, type: 'audio/wav' }, [], () =>
+        onProgress({ fraction: 0.1, stage: 'recognizing' }),
+      );
+      const res = await fetch(url, { method: 'POST', ...upload.init, headers: { ...upload.headers, Accept: 'application/json' }, signal } as RequestInit);
       status = res.status;
       asrEngine = res.headers.get('asr-engine');
       text = await res.text();
       if (status < 200 || status >= 300) {
-        const { code, retryable } = classifyStatus(status);
         const detail = errorDetail(text);
         const retryAfter = retryAfterSec(res.headers.get('retry-after'));
-        throw new EngineError(code, `whisperx answered ${status}: ${detail}`, retryable, this.id, {
-          http_status: status,
-          detail,
-          ...(retryAfter !== undefined ? { retry_after_sec: retryAfter } : {}),
+        throw new EngineError(engineCodeForHttpStatus(status), `whisperx answered HTTP ${status}`, this.id, {
+          upstreamStatus: status,
+          details: { http_status: status, detail, url: this.baseUrl, ...(retryAfter !== undefined ? { retry_after_sec: retryAfter } : {}) },
         });
       }
     } catch (err) {
-      throw this.toEngineError(err, context.signal, timeout);
+      throw this.toEngineError(err, context.signal, timeout, audio.path);
     }
 
     let parsed: unknown;
@@ -279,14 +249,14 @@ export class WhisperxEngine implements TranscriptionEngine {
       parsed = JSON.parse(text);
       assertWhisperxJson(parsed);
     } catch (err) {
+      // The shape error names a JSON path of ours (`$.segments is not an array`); a JSON.parse message quotes the body.
       const problem = err instanceof WhisperxShapeError ? err.message : 'the body is not JSON';
-      throw new EngineError('ENGINE_BAD_RESPONSE', `whisperx answered ${status} with an unusable body: ${problem}`, true, this.id, {
-        http_status: status,
-        body_start: text.slice(0, 500),
-        ...(asrEngine ? { asr_engine: asrEngine } : {}),
-      }, { cause: err });
+      throw new EngineError('ENGINE_BAD_RESPONSE', `whisperx answered ${status} with an unusable body: ${problem}`, this.id, {
+        upstreamStatus: status,
+        details: { http_status: status, body_start: text.slice(0, 500), ...(asrEngine ? { asr_engine: asrEngine } : {}) },
+        cause: err,
+      });
     }
-
     const mapped = mapWhisperxJson(parsed, audio.duration_sec);
     if (asrEngine && asrEngine.toLowerCase() !== 'whisperx') {
       warnings.push(`the server runs ASR_ENGINE=${asrEngine}, not whisperx: no diarization and no word alignment from it`);
@@ -310,44 +280,33 @@ export class WhisperxEngine implements TranscriptionEngine {
     };
   }
 
-  /**
-   * The multipart body with the file in `audio_file`, composed lazily from a file-backed Blob so
-   * a long recording is streamed from disk, never held in memory. `onSent` fires once the last
-   * byte has been handed to the connection.
-   */
-  private async multipart(file: string, onSent: () => void): Promise<{ stream: ReadableStream<Uint8Array>; contentType: string; length: number }> {
-    const boundary = `----whisperx-gateway-${randomUUID()}`;
-    const filename = path.basename(file).replace(/["\r\n]/g, '_');
-    const head = `--${boundary}\r\nContent-Disposition: form-data; name="audio_file"; filename="${filename}"\r\nContent-Type: audio/wav\r\n\r\n`;
-    const blob = new Blob([head, await openAsBlob(file), `\r\n--${boundary}--\r\n`]);
-    let sent = 0;
-    const stream = blob.stream().pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          controller.enqueue(chunk);
-          sent += chunk.byteLength;
-          if (sent === blob.size) onSent();
-        },
-      }),
-    );
-    return { stream, contentType: `multipart/form-data; boundary=${boundary}`, length: blob.size };
-  }
-
-  private toEngineError(err: unknown, cancel: AbortSignal, timeout: AbortSignal): EngineError {
+  private toEngineError(err: unknown, cancel: AbortSignal, timeout: AbortSignal, file: string): EngineError {
     if (err instanceof EngineError) return err;
-    if (cancel.aborted) return new EngineError('ENGINE_CANCELLED', 'whisperx call cancelled', false, this.id, {}, { cause: err });
+    if (cancel.aborted) return new EngineError('ENGINE_CANCELLED', 'whisperx call cancelled', this.id, { cause: err });
     if (timeout.aborted) {
-      return new EngineError('ENGINE_TIMEOUT', `whisperx did not answer within WHISPERX_TIMEOUT (${this.config.WHISPERX_TIMEOUT} s)`, true, this.id, { timeout_sec: this.config.WHISPERX_TIMEOUT }, { cause: err });
+      return new EngineError('ENGINE_TIMEOUT', `whisperx did not answer within WHISPERX_TIMEOUT (${this.config.WHISPERX_TIMEOUT} s)`, this.id, {
+        details: { timeout_sec: this.config.WHISPERX_TIMEOUT, url: this.baseUrl },
+        cause: err,
+      });
     }
     const fields = errorFields(err);
-    if (fields.code === 'ENOENT') {
+    if (fields.code === 'ENOENT' || fields.code === 'EACCES' || fields.code === 'EISDIR') {
       // The gateway's own WAV is gone: a local fault, not the server's; another attempt re-decodes it.
-      return new EngineError('ENGINE_INTERNAL', `the audio file to send is missing: ${fields.message}`, true, this.id, {}, { cause: err });
+      return new EngineError('ENGINE_INTERNAL', 'the audio file to send to whisperx cannot be read', this.id, {
+        details: { path: file, error: fields.message },
+        cause: err,
+      });
+    }
+    if (isRedirectRefusal(err)) {
+      return new EngineError('ENGINE_BAD_RESPONSE', 'whisperx answered with a redirect; WHISPERX_SERVICE_URL must be the final address of the server', this.id, {
+        details: { url: this.baseUrl, error: fields.message },
+        cause: err,
+      });
     }
     const code = networkCode(err);
-    return new EngineError('ENGINE_UNAVAILABLE', `whisperx at ${this.baseUrl} cannot be reached: ${code ?? fields.message}`, true, this.id, {
-      url: this.baseUrl,
-      ...(code ? { network_code: code } : {}),
-    }, { cause: err });
+    return new EngineError('ENGINE_UNAVAILABLE', `whisperx cannot be reached (${code ?? 'network error'})`, this.id, {
+      details: { url: this.baseUrl, error: fields.message, ...(code ? { network_code: code } : {}) },
+      cause: err,
+    });
   }
 }

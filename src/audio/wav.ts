@@ -1,0 +1,193 @@
+import { open } from 'node:fs/promises';
+import { AudioError } from './audio.errors.js';
+
+/**
+ * WAV (RIFF/WAVE) headers: reading any WAV's format and where its samples are, and writing the
+ * header of the 16 kHz mono s16le PCM the gateway hands to engines.
+ *
+ * Layout (Microsoft RIFF): `RIFF` <u32 size> `WAVE`, then chunks `<4-char id> <u32 size> <body>`,
+ * each body padded to an even length. `fmt ` holds the format; `data` the samples; anything else
+ * (`LIST` metadata that ffmpeg writes without `-fflags +bitexact`, `fact`, `bext`, `JUNK`) is
+ * skipped. All integers are little-endian.
+ */
+
+/** What a WAV header says. Sizes and offsets in bytes, rates in Hz. */
+export interface WavHeader {
+  /** Samples per second per channel, Hz (16 000 for the gateway's engine audio). */
+  sampleRate: number;
+  channels: number;
+  /** Bits per sample of one channel (16 for s16le). */
+  bitsPerSample: number;
+  /**
+   * WAVE format tag: 1 PCM, 3 IEEE float, 6 A-law, 7 µ-law… For WAVE_FORMAT_EXTENSIBLE (0xFFFE)
+   * the tag of its sub-format GUID, so an extensible PCM file reads as 1.
+   */
+  formatTag: number;
+  /** Bytes of one sample frame, all channels (the fmt chunk's block align: 2 for 16-bit mono). */
+  blockAlign: number;
+  /** Byte offset of the first sample in the file (44 for a canonical header). */
+  dataOffset: number;
+  /**
+   * Bytes of samples present: the data chunk's declared size, capped at what the file holds, in
+   * whole sample frames. A declared size of 0 or 0xFFFFFFFF (written by encoders that could not
+   * seek back to fill it in) means "to the end of the file". Duration in seconds =
+   * dataBytes / (sampleRate × blockAlign).
+   */
+  dataBytes: number;
+}
+
+/** Size of the canonical PCM header wavHeader writes: RIFF (12) + fmt (8 + 16) + data chunk header (8). */
+export const PCM_WAV_HEADER_BYTES = 44;
+
+const UNKNOWN_SIZE = 0xffffffff;
+const WAVE_FORMAT_EXTENSIBLE = 0xfffe;
+/** Chunk headers a reader walks through before giving up (a WAV has a handful). */
+const MAX_CHUNKS = 1024;
+
+interface ByteSource {
+  /** Total bytes. */
+  size: number;
+  /** Up to `length` bytes from `offset` (fewer at the end). */
+  read(offset: number, length: number): Promise<Buffer>;
+}
+
+function malformed(why: string, path: string | undefined): AudioError {
+  return new AudioError('AUDIO_UNREADABLE', `malformed WAV header: ${why}`, path ? { details: { path } } : {});
+}
+
+/**
+ * Reads the header of a WAV file or buffer: the format, and where the samples are. From a file
+ * it reads only the chunk headers (a few dozen bytes), never the samples, so it costs the same
+ * for a 1 GB recording as for a short one.
+ *
+ * Walks the RIFF chunks rather than assuming the 44-byte canonical header, so `LIST` and other
+ * chunks before `data` are skipped. RF64 files (over 4 GiB) are read through their `ds64` chunk.
+ *
+ * @param source path of a WAV file, or its bytes (from a buffer, `dataBytes` is capped at the
+ *   buffer's length).
+ * @throws AudioError AUDIO_UNREADABLE when it is not RIFF/WAVE, the fmt chunk is missing,
+ *   truncated or comes after data, or there is no data chunk; the message never names the path
+ *   (it is in `details`). fs errors (ENOENT…) as they are.
+ */
+export async function readWavHeader(source: string | Uint8Array): Promise<WavHeader> {
+  if (typeof source !== 'string') {
+    const bytes = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+    return walk({ size: bytes.length, read: async (offset, length) => bytes.subarray(offset, offset + length) }, undefined);
+  }
+  const handle = await open(source, 'r');
+  try {
+    const { size } = await handle.stat();
+    return await walk(
+      {
+        size,
+        read: async (offset, length) => {
+          const buffer = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
+          const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+          return buffer.subarray(0, bytesRead);
+        },
+      },
+      source,
+    );
+  } finally {
+    await handle.close();
+  }
+}
+
+async function walk(src: ByteSource, path: string | undefined): Promise<WavHeader> {
+  const riff = await src.read(0, 12);
+  const magic = riff.toString('ascii', 0, 4);
+  if (riff.length < 12 || (magic !== 'RIFF' && magic !== 'RF64') || riff.toString('ascii', 8, 12) !== 'WAVE') {
+    throw malformed('not a RIFF/WAVE file', path);
+  }
+  let format: Omit<WavHeader, 'dataOffset' | 'dataBytes'> | undefined;
+  let ds64DataBytes: number | undefined;
+  let offset = 12;
+  for (let i = 0; i < MAX_CHUNKS && offset + 8 <= src.size; i++) {
+    const head = await src.read(offset, 8);
+    if (head.length < 8) break;
+    const id = head.toString('ascii', 0, 4);
+    const size = head.readUInt32LE(4);
+    const body = offset + 8;
+    if (id === 'ds64') {
+      // RF64: riffSize (u64), dataSize (u64), sampleCount (u64), …
+      const ds64 = await src.read(body, 16);
+      if (ds64.length < 16) throw malformed('truncated ds64 chunk', path);
+      ds64DataBytes = Number(ds64.readBigUInt64LE(8));
+    } else if (id === 'fmt ') {
+      const fmt = await src.read(body, Math.min(size, 40));
+      if (size < 16 || fmt.length < 16) throw malformed('truncated fmt chunk', path);
+      let formatTag = fmt.readUInt16LE(0);
+      // WAVE_FORMAT_EXTENSIBLE carries the real format tag in the first two bytes of its sub-format GUID.
+      if (formatTag === WAVE_FORMAT_EXTENSIBLE && fmt.length >= 26) formatTag = fmt.readUInt16LE(24);
+      format = {
+        formatTag,
+        channels: fmt.readUInt16LE(2),
+        sampleRate: fmt.readUInt32LE(4),
+        blockAlign: fmt.readUInt16LE(12),
+        bitsPerSample: fmt.readUInt16LE(14),
+      };
+      if (format.channels === 0 || format.sampleRate === 0) throw malformed('the fmt chunk declares no channels or a sample rate of 0', path);
+      // Some writers leave block align 0; it follows from the other fields for every PCM layout.
+      if (format.blockAlign === 0) format.blockAlign = format.channels * Math.ceil(format.bitsPerSample / 8);
+    } else if (id === 'data') {
+      if (!format) throw malformed('data chunk before fmt chunk', path);
+      const available = src.size - body;
+      const declared = size === UNKNOWN_SIZE && ds64DataBytes !== undefined ? ds64DataBytes : size;
+      const bytes = declared === 0 || declared === UNKNOWN_SIZE ? available : Math.min(declared, available);
+      // A partial trailing frame (an odd byte of 16-bit audio) is not a sample.
+      const whole = format.blockAlign > 0 ? bytes - (bytes % format.blockAlign) : bytes;
+      return { ...format, dataOffset: body, dataBytes: Math.max(0, whole) };
+    }
+    offset = body + size + (size % 2);
+  }
+  throw malformed(format ? 'no data chunk' : 'no fmt chunk', path);
+}
+
+/**
+ * The canonical 44-byte header of a 16-bit PCM (s16le) WAV holding `dataBytes` bytes of samples,
+ * as ffmpeg writes it with `-c:a pcm_s16le -fflags +bitexact`: `RIFF`, `fmt ` (16 bytes, format
+ * tag 1), `data`. Followed by a byte range of another such file's samples (see pcmDataRange), it
+ * makes a valid WAV of that piece without decoding anything again.
+ *
+ * @param dataBytes bytes of samples that follow the header; a whole number of frames.
+ * @param format sample rate (Hz, default 16 000) and channels (default 1).
+ * @throws RangeError when dataBytes is negative, not a whole number of frames, or does not fit a
+ *   RIFF size field (dataBytes + 36 must stay below 0xFFFFFFFF, the "unknown size" marker).
+ */
+export function wavHeader(dataBytes: number, format: { sampleRate?: number; channels?: number } = {}): Buffer {
+  const sampleRate = format.sampleRate ?? 16_000;
+  const channels = format.channels ?? 1;
+  const blockAlign = channels * 2;
+  if (!Number.isInteger(dataBytes) || dataBytes < 0 || dataBytes % blockAlign !== 0 || dataBytes + 36 >= UNKNOWN_SIZE) {
+    throw new RangeError(`dataBytes must be a whole number of ${blockAlign}-byte frames below 4 GiB, got ${dataBytes}`);
+  }
+  const header = Buffer.alloc(PCM_WAV_HEADER_BYTES);
+  header.write('RIFF', 0, 'ascii');
+  header.writeUInt32LE(36 + dataBytes, 4);
+  header.write('WAVE', 8, 'ascii');
+  header.write('fmt ', 12, 'ascii');
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20);
+  header.writeUInt16LE(channels, 22);
+  header.writeUInt32LE(sampleRate, 24);
+  header.writeUInt32LE(sampleRate * blockAlign, 28);
+  header.writeUInt16LE(blockAlign, 32);
+  header.writeUInt16LE(16, 34);
+  header.write('data', 36, 'ascii');
+  header.writeUInt32LE(dataBytes, 40);
+  return header;
+}
+
+/**
+ * Where the samples between two times lie in a PCM WAV: the file offset and length of that
+ * piece, on sample-frame boundaries (times rounded to the nearest frame), clamped to the data.
+ *
+ * @param startSec / endSec seconds from the start of the audio; endSec ≥ startSec.
+ * @returns `offset` (bytes from the start of the file) and `bytes` (a whole number of frames, ≥ 0).
+ */
+export function pcmDataRange(header: WavHeader, startSec: number, endSec: number): { offset: number; bytes: number } {
+  const frames = header.dataBytes / header.blockAlign;
+  const first = Math.min(frames, Math.max(0, Math.round(startSec * header.sampleRate)));
+  const last = Math.min(frames, Math.max(first, Math.round(endSec * header.sampleRate)));
+  return { offset: header.dataOffset + first * header.blockAlign, bytes: (last - first) * header.blockAlign };
+}
