@@ -196,7 +196,7 @@ async function main(): Promise<void> {
         jobIds.push(String(body.job_id));
       }
       // Warm the stream route once, then let the process settle before the baseline.
-      const probe = holdStream(api.baseUrl!, jobIds[0]!);
+      const probe = holdStream(api.baseUrl!, jobIds[0]);
       await probe.first;
       probe.close();
       await sleep(2000);
@@ -209,12 +209,12 @@ async function main(): Promise<void> {
       const open: ReturnType<typeof holdStream>[] = [];
       // Opened in waves of 100 so the listen backlog never overflows; each wave waits for its first events.
       for (let i = 0; i < streams; i += 100) {
-        const wave = Array.from({ length: Math.min(100, streams - i) }, (_, k) => holdStream(api.baseUrl!, jobIds[(i + k) % jobIds.length]!));
+        const wave = Array.from({ length: Math.min(100, streams - i) }, (_, k) => holdStream(api.baseUrl!, jobIds[(i + k) % jobIds.length]));
         open.push(...wave);
         await Promise.all(wave.map((s) => s.first));
       }
       const openedIn = (performance.now() - t0) / 1000;
-      const holdFrom = sampler.samples[sampler.samples.length - 1]!.t;
+      const holdFrom = sampler.samples[sampler.samples.length - 1].t;
       const cpuHold0 = api.cpuSeconds();
       await sleep(10_000);
       const cpuHold = api.cpuSeconds() - cpuHold0;

@@ -105,7 +105,7 @@ async function main(): Promise<void> {
     try {
       procs.push(await GatewayProcess.start(`api-${i}`, 'api', space));
       for (let w = 0; w < workers; w++) procs.push(await GatewayProcess.start(`worker-${i}-${w}`, 'worker', space, { WORKER_CONCURRENCY: '1' }));
-      const api = procs[0]!;
+      const api = procs[0];
       const load = await waitForQuiet();
       const t0 = performance.now();
       const submitted = await submitFile(api.baseUrl!, upload, `${JOBS}/transcribe/pocketsphinx`);
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
       if (submitted.status !== 202) throw new Error(`submission answered ${submitted.status}: ${JSON.stringify(submitted.body)}`);
       const jobId = String(submitted.body.job_id);
       const states = await followJob(api.baseUrl!, jobId, 60 * 60_000);
-      const last = states[states.length - 1]!;
+      const last = states[states.length - 1];
       const wall = (last.at - t0) / 1000;
       if (last.status !== 'completed') throw new Error(`job ${jobId} ended ${last.status}: ${JSON.stringify(last.error)}\n${procs.map((p) => p.logTail(5)).join('\n')}`);
       const result = await getResult(api.baseUrl!, jobId);

@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     const accepted = performance.now();
     if (submitted.status !== 202) throw new Error(`submission answered ${submitted.status}: ${JSON.stringify(submitted.body)}`);
     const states = await followJob(api.baseUrl!, String(submitted.body.job_id), 10 * 60_000);
-    const last = states[states.length - 1]!;
+    const last = states[states.length - 1];
     if (last.status !== 'completed') throw new Error(`job ended ${last.status}: ${JSON.stringify(last.error)}`);
     const seconds = (last.at - t0) / 1000;
     const result = await getResult(api.baseUrl!, String(submitted.body.job_id));
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   try {
     procs.push(await GatewayProcess.start('api', 'api', space));
     procs.push(await GatewayProcess.start('worker', 'worker', space, { WORKER_CONCURRENCY: '1' }));
-    const api = procs[0]!;
+    const api = procs[0];
     // Warm-up (not counted): page cache for the model files, first-job paths in both processes.
     const clip = fixture('goforward.wav');
     await direct(clip, probeDuration(clip));

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on a fresh machine of this kind: the same bootstrap as start.sh
-# (Debian packages, npm dependencies, PostgreSQL and Redis on 127.0.0.1, here with a fresh
-# database in .data/test), type-check, migrations, then every Jest suite and the engine
-# services' pytest suites. Ends with one line `N passed, N failed`; exits non-zero when
+# Runs lint and the whole test suite on a fresh machine of this kind: the same bootstrap as
+# start.sh (Debian packages, npm dependencies, PostgreSQL and Redis on 127.0.0.1, here with a
+# fresh database in .data/test), type-check, type-aware ESLint (zero warnings), migrations, then
+# every Jest suite and the engine services' pytest suites. Ends with one line `N passed, N failed`; exits non-zero when
 # anything failed or nothing ran. Extra arguments go to Jest (e.g. a path filter).
 PROFILE=test
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
@@ -22,6 +22,12 @@ export LOG_LEVEL="${LOG_LEVEL:-silent}"
 
 REPORT_DIR="$STATE_DIR/reports"; rm -rf "$REPORT_DIR"; mkdir -p "$REPORT_DIR"
 set +e
+lint_rc=0
+if (($# == 0)); then
+  log "linting (ESLint, type-aware, zero warnings)"
+  npx --no-install eslint . --max-warnings 0
+  lint_rc=$?
+fi
 log "running Jest"
 # --forceExit: a suite whose beforeAll failed can leave a gateway open; CI must still end.
 node --experimental-vm-modules node_modules/jest/bin/jest.js --runInBand --forceExit --json --outputFile="$REPORT_DIR/jest.json" "$@"
@@ -49,5 +55,6 @@ read -r passed failed < <(node -e '
   } catch {}
   console.log(p, f);
 ' "$REPORT_DIR")
+((lint_rc != 0)) && failed=$((failed + 1))
 echo "$passed passed, $failed failed"
-if ((jest_rc != 0 || py_rc != 0 || failed > 0 || passed == 0)); then exit 1; fi
+if ((lint_rc != 0 || jest_rc != 0 || py_rc != 0 || failed > 0 || passed == 0)); then exit 1; fi

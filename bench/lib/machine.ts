@@ -53,7 +53,7 @@ export async function waitForQuiet(): Promise<LoadAtStart> {
   const maxWait = envNumber('BENCH_LOAD_WAIT_S', 180);
   const started = Date.now();
   let announced = false;
-  while (os.loadavg()[0]! >= maxLoad && (Date.now() - started) / 1000 < maxWait) {
+  while (os.loadavg()[0] >= maxLoad && (Date.now() - started) / 1000 < maxWait) {
     if (!announced) {
       console.log(`  load average ${loadavg().join(', ')} ≥ ${maxLoad}: waiting up to ${maxWait} s for the machine to settle`);
       announced = true;

@@ -28,7 +28,7 @@ export function buildRecording(dir: string, minSeconds: number, options: { pause
   const lines: string[] = [];
   let seconds = 0;
   for (let i = 0; seconds < minSeconds; i++) {
-    const clip = CLIPS[i % CLIPS.length]!;
+    const clip = CLIPS[i % CLIPS.length];
     lines.push(`file '${fixture(clip)}'`, `file '${silence}'`);
     seconds += lengths.get(clip)! + pauseSec;
   }

@@ -41,8 +41,8 @@ export function writeResult(result: BenchResult): string {
 /** A plain-text table of headline rows, with the load average the run started at. */
 export function formatTable(name: string, rows: HeadlineRow[], machine: MachineInfo): string {
   const cells = rows.map((r) => [r.metric, typeof r.value === 'number' ? String(r.value) : r.value, r.unit, r.note ?? '']);
-  const widths = [0, 1, 2, 3].map((i) => Math.max(...cells.map((c) => c[i]!.length), ['metric', 'value', 'unit', 'note'][i]!.length));
-  const line = (c: string[]) => `  ${c.map((x, i) => (i === 1 ? x.padStart(widths[i]!) : x.padEnd(widths[i]!))).join('  ')}`.trimEnd();
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...cells.map((c) => c[i].length), ['metric', 'value', 'unit', 'note'][i].length));
+  const line = (c: string[]) => `  ${c.map((x, i) => (i === 1 ? x.padStart(widths[i]) : x.padEnd(widths[i]))).join('  ')}`.trimEnd();
   return [
     `\n${name} (${machine.cpus} × ${machine.cpu_model}, node ${machine.node}, load average at start ${machine.load_average_at_start.join(' ')}${machine.load_note ? ' — BUSY' : ''})`,
     line(['metric', 'value', 'unit', 'note']),
@@ -55,13 +55,13 @@ export function formatTable(name: string, rows: HeadlineRow[], machine: MachineI
 export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 /** The p-th percentile (0–100, nearest rank) of a non-empty list. */
 export function percentile(values: number[], p: number): number {
   const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 }
 
 /** Rounds to `digits` decimals. */

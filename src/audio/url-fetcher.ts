@@ -168,7 +168,7 @@ export class UrlFetcher {
           throw this.tooLarge(options.maxBytes, declared);
         }
         const sizeBytes = await this.save(res, destPath, options.maxBytes, signal);
-        const contentType = (res.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() || 'application/octet-stream';
+        const contentType = (res.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() || 'application/octet-stream';
         return { filename: downloadFilename(res.headers, url), contentType, sizeBytes };
       }
     } catch (err) {

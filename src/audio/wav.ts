@@ -72,7 +72,7 @@ function malformed(why: string, path: string | undefined): AudioError {
 export async function readWavHeader(source: string | Uint8Array): Promise<WavHeader> {
   if (typeof source !== 'string') {
     const bytes = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
-    return walk({ size: bytes.length, read: async (offset, length) => bytes.subarray(offset, offset + length) }, undefined);
+    return walk({ size: bytes.length, read: (offset, length) => Promise.resolve(bytes.subarray(offset, offset + length)) }, undefined);
   }
   const handle = await open(source, 'r');
   try {

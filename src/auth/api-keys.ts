@@ -27,7 +27,7 @@ export function extractApiKey(headers: IncomingHttpHeaders): string | null {
   const direct = (Array.isArray(header) ? header[0] : header)?.trim();
   if (direct) return direct;
   const match = /^\s*bearer\s+(\S+)\s*$/i.exec(headers.authorization ?? '');
-  return match ? match[1]! : null;
+  return match ? match[1] : null;
 }
 
 const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest();
@@ -84,7 +84,7 @@ export class ApiKeys {
     if (presented === null) return { status: 'missing' };
     const digest = sha256(presented);
     let matched = -1;
-    for (let i = 0; i < this.digests.length; i++) if (timingSafeEqual(digest, this.digests[i]!) && matched < 0) matched = i;
-    return matched < 0 ? { status: 'invalid' } : { status: 'valid', label: this.labels[matched]! };
+    for (let i = 0; i < this.digests.length; i++) if (timingSafeEqual(digest, this.digests[i]) && matched < 0) matched = i;
+    return matched < 0 ? { status: 'invalid' } : { status: 'valid', label: this.labels[matched] };
   }
 }

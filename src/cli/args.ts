@@ -200,7 +200,7 @@ export function parseCliArgs(argv: string[], env: Record<string, string | undefi
   }
   if (command === 'status' || command === 'result') {
     if (args.length !== 1) throw new UsageError(`'${command}' takes one JOB_ID (the job_id a submission printed)`);
-    const jobId = args[0]!;
+    const jobId = args[0];
     if (command === 'status') return { kind: 'status', connection, jobId };
     return { kind: 'result', connection, jobId, format: resultFormat(values.format, values.output), ...(values.output ? { output: values.output } : {}) };
   }
@@ -240,7 +240,7 @@ export function parseCliArgs(argv: string[], env: Record<string, string | undefi
   return {
     kind: 'transcribe',
     connection,
-    request: { source: audioUrl !== undefined ? { audioUrl } : { file: positional! }, fields },
+    request: { source: audioUrl !== undefined ? { audioUrl } : { file: positional }, fields },
     format: resultFormat(values.format, values.output),
     ...(values.output ? { output: values.output } : {}),
     wait: values.wait !== false,

@@ -57,8 +57,8 @@ export function formatEngines(response: EnginesResponse): string {
     rows.push([`${id}${id === response.default_engine ? '*' : ''}`, e.available ? 'yes' : 'no', e.diarization ? 'yes' : 'no', list(e.models), list(e.languages), e.display_name]);
     if (!e.available && e.message) notes.push(`${id}: ${e.message}`);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const lines = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const lines = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ').trimEnd());
   return `${lines.join('\n')}\n* default engine\n${notes.map((n) => `${n}\n`).join('')}`;
 }
 

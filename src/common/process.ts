@@ -42,7 +42,7 @@ export function runProcess(
   const stdoutLimit = options.stdoutLimit ?? 256 * 1024 * 1024;
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) {
-      reject(options.signal.reason);
+      reject(abortReason(options.signal));
       return;
     }
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -80,7 +80,7 @@ export function runProcess(
       settled = true;
       options.signal?.removeEventListener('abort', onAbort);
       if (options.signal?.aborted) {
-        reject(options.signal.reason);
+        reject(abortReason(options.signal));
         return;
       }
       if (options.onStdoutLine && pending) options.onStdoutLine(pending);
@@ -103,4 +103,10 @@ export async function resolveExecutable(command: string): Promise<string | null>
     }
   }
   return null;
+}
+
+/** The reason an AbortSignal was aborted with, as an Error (AbortSignal.abort() gives a DOMException, which is one). */
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error(typeof reason === 'string' ? reason : 'aborted', { cause: reason });
 }

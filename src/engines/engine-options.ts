@@ -23,7 +23,7 @@ const normalize = (tag: string) => tag.trim().toLowerCase().replace(/_/g, '-');
  */
 export function languageSupported(language: string, supported: readonly string[]): boolean {
   const requested = normalize(language);
-  const primary = requested.split('-')[0]!;
+  const primary = requested.split('-')[0];
   const whisper = whisperLanguageCode(language);
   return supported.some((entry) => {
     const code = normalize(entry);

@@ -71,7 +71,7 @@ export function whisperLanguageCode(language: string): string | null {
  */
 export function whisperLanguageName(language: string): string | null {
   const code = whisperLanguageCode(language);
-  return code === null ? null : WHISPER_LANGUAGES[code]!;
+  return code === null ? null : WHISPER_LANGUAGES[code];
 }
 
 /**

@@ -79,7 +79,7 @@ export class IdempotencyService implements OnApplicationBootstrap, OnModuleDestr
          RETURNING created_at::text AS lease`,
         [scope, key, requestHash, this.config.IDEMPOTENCY_TTL_HOURS, STALE_CLAIM_SEC],
       );
-      if (claimed.length > 0) return { outcome: 'fresh', claim: { scope, key, lease: claimed[0]!.lease } };
+      if (claimed.length > 0) return { outcome: 'fresh', claim: { scope, key, lease: claimed[0].lease } };
 
       const [row]: { request_hash: string; response: T | null; job_id: string | null }[] = await this.db.query(
         `SELECT request_hash, response, job_id FROM idempotency_keys WHERE scope = $1 AND key = $2`,

@@ -136,9 +136,9 @@ export class JobQueryService {
       text: t.text ?? '',
       segments: t.segments ?? [],
       speaker_roles: t.speakerRoles,
-      engine: (t.metadata.engine as string | undefined) ?? row.engine,
+      engine: (t.metadata.engine) ?? row.engine,
       model: t.metadata.model ?? null,
-      warnings: (t.metadata.warnings as string[] | undefined) ?? [],
+      warnings: (t.metadata.warnings) ?? [],
     };
   }
 
@@ -158,7 +158,7 @@ export class JobQueryService {
     const ranges = range && size > 0 ? parseRange(size, range, { combine: true }) : -2;
     if (ranges === -1) throw new JobError('RANGE_NOT_SATISFIABLE', `the range ${range} is outside the ${size}-byte audio`, { size });
     if (ranges !== -2 && ranges.type === 'bytes' && ranges.length === 1) {
-      const { start, end } = ranges[0]!;
+      const { start, end } = ranges[0];
       return { stream: await this.storage.readRange(t.audioKey, start, end), mimeType, filename: t.filename, size, partial: { start, end } };
     }
     return { stream: await this.storage.read(t.audioKey), mimeType, filename: t.filename, size };

@@ -6,7 +6,6 @@ import { AppConfig } from '../config/app-config.js';
 import { ContextsModule } from '../contexts/contexts.module.js';
 import { IdempotencyModule } from '../idempotency/idempotency.module.js';
 import { TempWorkspaceService } from '../storage/temp-workspace.service.js';
-import { WebhooksModule } from '../webhooks/webhooks.module.js';
 import { EnginesController } from './engines.controller.js';
 import { JobQueryService } from './job-query.service.js';
 import { JobStreamService } from './job-stream.service.js';

@@ -146,8 +146,8 @@ export class LocalStorageDriver implements StorageDriver {
     return out;
   }
 
-  async presignedGetUrl(): Promise<string | null> {
-    return null;
+  presignedGetUrl(): Promise<string | null> {
+    return Promise.resolve(null);
   }
 
   /** StorageNotFoundError for ENOENT, StorageError STORAGE_UNAVAILABLE otherwise (the path in the details). */

@@ -55,7 +55,7 @@ export function parseS3Endpoint(endpoint: string, fallback: { port?: number; use
   }
   const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?\/?$/.exec(raw);
   if (!m) throw new Error(`S3 endpoint ${raw}: expected host, host:port or http(s)://host[:port]`);
-  return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port: m[2] ? Number(m[2]) : fallback.port, useSSL: fallback.useSSL };
+  return { host: m[1].replace(/^\[(.*)\]$/, '$1'), port: m[2] ? Number(m[2]) : fallback.port, useSSL: fallback.useSSL };
 }
 
 /** Connection settings of the minio driver (from AppConfig's MINIO_* variables). */
@@ -95,7 +95,9 @@ export interface MinioStorageOptions {
 function idleTimeoutAgent(useSSL: boolean, idleMs: number): http.Agent {
   const options = { keepAlive: true, timeout: idleMs };
   const agent = useSSL ? new https.Agent(options) : new http.Agent(options);
-  const create = agent.createConnection.bind(agent) as http.Agent['createConnection'];
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- bound on the next line
+  const original: http.Agent['createConnection'] = agent.createConnection;
+  const create = original.bind(agent);
   agent.createConnection = (connectOptions, callback) => {
     const socket = create(connectOptions, callback) as Socket | null | undefined;
     socket?.once('timeout', () => socket.destroy(new Error(`no traffic for ${idleMs} ms`)));

@@ -41,7 +41,7 @@ export class AudioRetentionService {
     let next = 0;
     const worker = async () => {
       while (next < keys.length) {
-        const key = keys[next++]!;
+        const key = keys[next++];
         try {
           await this.storage.delete(key);
           deleted++;

@@ -11,7 +11,7 @@ export function parseFallbacks(spec: string, registered: (id: string) => boolean
   const chains = new Map<string, string[]>();
   for (const rule of spec.split(';').map((r) => r.trim()).filter(Boolean)) {
     const [from, to = ''] = rule.split(':');
-    const engine = EngineRegistry.canonicalId(from!.trim());
+    const engine = EngineRegistry.canonicalId(from.trim());
     if (chains.has(engine)) continue;
     chains.set(engine, to.split(',').map((id) => EngineRegistry.canonicalId(id.trim())).filter((id) => id && id !== engine && registered(id)));
   }

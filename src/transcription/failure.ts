@@ -30,11 +30,11 @@ export function classifyFailure(err: unknown, aborted: boolean): Failure {
     const message = `engine ${err.requested} is not configured on the worker that took this job`;
     return { message, retryable: false, record: { code: 'ENGINE_NOT_CONFIGURED', message, retryable: false, engine: err.requested } };
   }
-  if (err instanceof GatewayError) return { message: err.message, retryable: err.retryable, record: err.toRecord() };
   if (err instanceof StorageNotFoundError) {
     const message = 'the audio of this job is no longer in storage';
     return { message, retryable: false, record: { code: 'AUDIO_MISSING', message, retryable: false, internal: { key: err.key } } };
   }
+  if (err instanceof GatewayError) return { message: err.message, retryable: err.retryable, record: err.toRecord() };
   const internal = err instanceof Error ? err.message : String(err);
   const message = 'an internal error interrupted the transcription; it is retried';
   return { message, retryable: true, record: { code: 'INTERNAL', message, retryable: true, internal: { message: internal } } };

@@ -136,7 +136,7 @@ export interface ChunkJobData {
 export function engineForAttempt(data: { engine: string; fallbacks?: string[]; attemptsPerEngine?: number }, attempt: number): string {
   const chain = [data.engine, ...(data.fallbacks ?? [])];
   const per = Math.max(1, data.attemptsPerEngine ?? Number.MAX_SAFE_INTEGER);
-  return chain[Math.min(Math.floor((attempt - 1) / per), chain.length - 1)]!;
+  return chain[Math.min(Math.floor((attempt - 1) / per), chain.length - 1)];
 }
 
 /** Return value of a chunk job: the engine's result in piece time (offsets are added at merge). */

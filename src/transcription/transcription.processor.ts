@@ -49,7 +49,7 @@ export abstract class TranscriptionProcessor extends CatalogWorkerHost implement
       attempt: job.attemptsMade + 1,
       maxAttempts: job.opts.attempts ?? 1,
       signal,
-      reportProgress: (p: JobProgress) => job.updateProgress(p as unknown as object),
+      reportProgress: (p: JobProgress) => job.updateProgress(p),
       log: async (line: string) => {
         await job.log(line);
       },

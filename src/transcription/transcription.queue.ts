@@ -55,7 +55,7 @@ export class TranscriptionQueue {
     return {
       state,
       data: job.data,
-      progress: typeof job.progress === 'object' && job.progress !== null ? (job.progress as Partial<JobProgress>) : null,
+      progress: typeof job.progress === 'object' && job.progress !== null ? (job.progress) : null,
       attemptsMade: job.attemptsMade,
       attempts: job.opts.attempts ?? 1,
       returnvalue: job.returnvalue ?? null,
@@ -67,7 +67,7 @@ export class TranscriptionQueue {
   /** Sets a job's progress from outside its own processor (chunk workers report pieces done). */
   async updateProgress(jobId: string, progress: JobProgress): Promise<void> {
     const job = await this.queue.getJob(jobId);
-    await job?.updateProgress(progress as unknown as object);
+    await job?.updateProgress(progress);
   }
 
   /**

@@ -106,7 +106,7 @@ export class TranscriptionService {
     try {
       await this.lifecycle.attemptStarted(attempt, data, data.chunkEngine);
       await attempt.reportProgress({ progress: 90, stage: 'merging', chunks_done: total, chunks_total: total, worker_id: WORKER_ID, message: `merging ${total} chunks` });
-      const merged = await this.pipeline.merge(data, childResults);
+      const merged = this.pipeline.merge(data, childResults);
       await attempt.reportProgress({ progress: 95, stage: 'saving', chunks_done: total, chunks_total: total, worker_id: WORKER_ID, message: 'saving transcript' });
       const summary = await this.lifecycle.completed(attempt, data, merged, { chunks: total });
       await this.pipeline.removeChunkObjects(attempt.jobId);

@@ -247,16 +247,16 @@ function cuesFromWords(words: Word[], segment: Segment, opts: Required<CueOption
   const clamp = (t: number) => (hasSpan ? Math.min(Math.max(t, segment.start), segment.end) : t);
   const fits = (group: Word[]) => wrap(joinWords(group, joiner), opts.maxLineChars, joiner).length <= opts.maxLines;
   const emit = (group: Word[]) => {
-    const start = clamp(group[0]!.start);
+    const start = clamp(group[0].start);
     const end = clamp(Math.max(...group.map((w) => w.end)));
-    cues.push({ start, end, lines: wrap(joinWords(group, joiner), opts.maxLineChars, joiner), speaker_tag: speakerOf(group[0]!) });
+    cues.push({ start, end, lines: wrap(joinWords(group, joiner), opts.maxLineChars, joiner), speaker_tag: speakerOf(group[0]) });
   };
 
-  const tooLong = (group: Word[], next: Word) => next.end - group[0]!.start > opts.maxCueDurationSec || !fits([...group, next]);
+  const tooLong = (group: Word[], next: Word) => next.end - group[0].start > opts.maxCueDurationSec || !fits([...group, next]);
 
   let current: Word[] = [];
   for (const word of words) {
-    if (current.length > 0 && speakerOf(word) !== speakerOf(current[0]!)) {
+    if (current.length > 0 && speakerOf(word) !== speakerOf(current[0])) {
       emit(current);
       current = [];
     }
@@ -266,7 +266,7 @@ function cuesFromWords(words: Word[], segment: Segment, opts: Required<CueOption
       // carried words are checked again against the limits together with the new word.
       let cut = current.length;
       for (let i = current.length - 1; i >= Math.ceil(current.length / 2); i--) {
-        if (BREAK_PUNCTUATION.test(clean(current[i - 1]!.word))) {
+        if (BREAK_PUNCTUATION.test(clean(current[i - 1].word))) {
           cut = i;
           break;
         }
@@ -336,7 +336,7 @@ function balance(words: string[], width: number): string[] | null {
   let bestLongest = Infinity;
   for (let i = 1; i < words.length; i++) {
     const pair = [words.slice(0, i).join(' '), words.slice(i).join(' ')];
-    const longest = Math.max(pair[0]!.length, pair[1]!.length);
+    const longest = Math.max(pair[0].length, pair[1].length);
     if (longest <= width && longest < bestLongest) [best, bestLongest] = [pair, longest];
   }
   return best;

@@ -126,7 +126,7 @@ export function assignSpeakerRoles(segments: Segment[], request: SpeakerRolesReq
 
   if (request.strategy === 'first_speaker') {
     order.forEach((tag, i) => {
-      if (i < roles.length) assigned.set(tag, roles[i]!);
+      if (i < roles.length) assigned.set(tag, roles[i]);
     });
   } else {
     const phrases = roles.map((role) =>
@@ -137,7 +137,7 @@ export function assignSpeakerRoles(segments: Segment[], request: SpeakerRolesReq
       const speakerRuns = runs.get(tag) ?? [];
       roles.forEach((_, role) => {
         let score = 0;
-        for (const phrase of phrases[role]!) for (const run of speakerRuns) score += countPhrase(run, phrase);
+        for (const phrase of phrases[role]) for (const run of speakerRuns) score += countPhrase(run, phrase);
         candidates.push({ tag, rank, role, score });
       });
     });
@@ -145,7 +145,7 @@ export function assignSpeakerRoles(segments: Segment[], request: SpeakerRolesReq
     const taken = new Set<number>();
     for (const c of candidates) {
       if (assigned.has(c.tag) || taken.has(c.role)) continue;
-      assigned.set(c.tag, roles[c.role]!);
+      assigned.set(c.tag, roles[c.role]);
       taken.add(c.role);
     }
   }

@@ -62,8 +62,8 @@ export interface WebhookJobResult {
  */
 export function webhookDeliveryId(jobId: string, event: WebhookEvent): string {
   const h = createHash('sha256').update(`transcription-gateway/webhook\n${jobId}\n${event}`, 'utf8').digest();
-  h[6] = (h[6]! & 0x0f) | 0x80;
-  h[8] = (h[8]! & 0x3f) | 0x80;
+  h[6] = (h[6] & 0x0f) | 0x80;
+  h[8] = (h[8] & 0x3f) | 0x80;
   const hex = h.subarray(0, 16).toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }

@@ -79,7 +79,7 @@ async function recordingServer(handler: (req: Recorded, res: ServerResponse, ind
 function parseSrt(srt: string): { start: number; end: number; text: string }[] {
   const seconds = (t: string) => {
     const [h, m, s] = t.replace(',', '.').split(':').map(Number);
-    return h! * 3600 + m! * 60 + s!;
+    return h * 3600 + m * 60 + s;
   };
   return srt
     .trim()
@@ -87,10 +87,10 @@ function parseSrt(srt: string): { start: number; end: number; text: string }[] {
     .map((block, i) => {
       const lines = block.split('\n');
       expect(lines[0]).toBe(String(i + 1));
-      const times = /^(\d{2}:\d{2}:\d{2},\d{3}) --> (\d{2}:\d{2}:\d{2},\d{3})$/.exec(lines[1]!);
+      const times = /^(\d{2}:\d{2}:\d{2},\d{3}) --> (\d{2}:\d{2}:\d{2},\d{3})$/.exec(lines[1]);
       expect(times).not.toBeNull();
       expect(lines.length).toBeGreaterThan(2);
-      return { start: seconds(times![1]!), end: seconds(times![2]!), text: lines.slice(2).join(' ') };
+      return { start: seconds(times![1]), end: seconds(times![2]), text: lines.slice(2).join(' ') };
     });
 }
 
@@ -130,7 +130,7 @@ describe('transcribe CLI (compiled, as a process)', () => {
     expect(lines.some((l) => l.includes('transcribing'))).toBe(true);
     const cues = parseSrt(run.stdout);
     expect(cues.length).toBeGreaterThan(0);
-    expect(cues[0]!.start).toBeGreaterThanOrEqual(0);
+    expect(cues[0].start).toBeGreaterThanOrEqual(0);
     expect(cues.at(-1)!.end).toBeLessThanOrEqual(4);
     expect(wordErrorRate([{ reference, hypothesis: cues.map((c) => c.text).join(' ') }])).toBeLessThanOrEqual(0.5);
   });
@@ -142,7 +142,7 @@ describe('transcribe CLI (compiled, as a process)', () => {
     expect(run.stdout).toBe('');
     expect(run.stderr).toContain(`wrote ${target}`);
     expect(readFileSync(target, 'utf8')).toMatch(/^WEBVTT\n\n/);
-    const jobId = /^job ([0-9a-f-]{36})/.exec(run.stderr)![1]!;
+    const jobId = /^job ([0-9a-f-]{36})/.exec(run.stderr)![1];
 
     const status = await cli(['status', jobId, '--url', gw.url]);
     expect(status.code).toBe(0);
@@ -153,7 +153,7 @@ describe('transcribe CLI (compiled, as a process)', () => {
     const body = JSON.parse(result.stdout) as { job_id: string; text: string; segments: { words: { start: number }[] }[] };
     expect(body.job_id).toBe(jobId);
     expect(wordErrorRate([{ reference, hypothesis: body.text }])).toBeLessThanOrEqual(0.5);
-    expect(body.segments[0]!.words.length).toBeGreaterThan(0);
+    expect(body.segments[0].words.length).toBeGreaterThan(0);
 
     const text = await cli(['result', jobId, '--url', gw.url]);
     expect(text.code).toBe(0);
@@ -189,7 +189,7 @@ describe('transcribe CLI (compiled, as a process)', () => {
   });
 
   it('exits 1 with the engine error when the job fails', async () => {
-    const flaky = new FlakyEngine(buildEngines({}).engines[0]!, 99, { code: 'ENGINE_REJECTED', retryable: false });
+    const flaky = new FlakyEngine(buildEngines({}).engines[0], 99, { code: 'ENGINE_REJECTED', retryable: false });
     const failing = await startGateway(testConfig(), [flaky]);
     try {
       const run = await cli([fixture('goforward.wav'), '--url', failing.url]);
@@ -236,12 +236,12 @@ describe('transcribe CLI (compiled, as a process)', () => {
       expect(engines.code).toBe(0);
       expect(engines.stdout).toContain('riva: UNAVAILABLE: no connection');
       expect(rec.requests[0]).toMatchObject({ method: 'GET', url: '/api/transcribe/jobs/engines' });
-      expect(rec.requests[0]!.headers.authorization).toBe('Bearer env-key');
+      expect(rec.requests[0].headers.authorization).toBe('Bearer env-key');
 
       const submitted = await cli(['https://media.example.org/call.mp3', '--engine', 'riva', '--diarize', '--no-wait', '--api-key', 'flag-key', '--url', rec.url], { TRANSCRIBE_API_KEY: 'env-key' });
       expect(submitted.code).toBe(0);
       expect(JSON.parse(submitted.stdout)).toMatchObject({ job_id: jobId, status: 'queued' });
-      const post = rec.requests[1]!;
+      const post = rec.requests[1];
       expect(post).toMatchObject({ method: 'POST', url: '/api/transcribe/jobs/transcribe' });
       expect(post.headers.authorization).toBe('Bearer flag-key');
       expect(post.headers['content-type']).toMatch(/^multipart\/form-data; boundary=/);
@@ -290,6 +290,6 @@ describe('transcribe CLI (compiled, as a process)', () => {
     const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin?: Record<string, string> };
     expect(pkg.bin).toEqual({ transcribe: 'dist/src/cli/main.js' });
     // The scratch build mirrors the real layout (rootDir = project root): dist/src/cli/main.js ↔ <out>/src/cli/main.js.
-    expect(existsSync(path.join(out, pkg.bin!.transcribe!.replace(/^dist\//, '')))).toBe(true);
+    expect(existsSync(path.join(out, pkg.bin!.transcribe.replace(/^dist\//, '')))).toBe(true);
   });
 });

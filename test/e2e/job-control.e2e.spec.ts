@@ -10,7 +10,7 @@ import { buildLongRecording } from '../support/recordings.js';
 
 interface StatusView { status: string; progress: number; stage: string; error?: Record<string, unknown> }
 
-const pocketsphinx = () => buildEngines({}).engines[0]!;
+const pocketsphinx = () => buildEngines({}).engines[0];
 
 /** A whisperx-shaped engine whose service is down: every call fails with a retryable error. */
 class DownEngine implements TranscriptionEngine {
@@ -83,7 +83,7 @@ describe('job control: DELETE, fallbacks, retention, health', () => {
     gateways.push(gw);
     const { body } = await submit(gw.url, fixture('goforward.wav'), { engine: 'whisperx' });
     const events = await followStream<StatusView>(`${gw.url}/api/transcribe/jobs/stream/${body.job_id}`);
-    expect(events[events.length - 1]!.status).toBe('completed');
+    expect(events[events.length - 1].status).toBe('completed');
     expect(down.calls).toBe(2);
     const result = await getJson<{ engine: string }>(`${gw.url}/api/transcribe/jobs/result/${body.job_id}`);
     expect(result.body.engine).toBe('pocketsphinx');

@@ -9,7 +9,7 @@ import { followStream, getJson, submit } from '../support/http.js';
 
 interface StatusView { status: string; progress: number; stage: string; worker_id: string | null; error?: Record<string, unknown>; result?: { segments_count: number; duration: number } }
 
-const pocketsphinx = () => buildEngines({}).engines[0]!;
+const pocketsphinx = () => buildEngines({}).engines[0];
 const jobRow = async (gw: TestGateway, jobId: string) =>
   (await gw.db.query('SELECT j.*, t.status AS transcript_status FROM transcript_jobs j JOIN transcripts t ON t.id = j.transcript_id WHERE j.job_id = $1', [jobId]))[0];
 
@@ -40,7 +40,7 @@ describe('job lifecycle: retries, failures, roles, status after Redis expiry', (
     gateways.push(gw);
     const { body } = await submit(gw.url, fixture('goforward.wav'));
     const events = await followStream<StatusView>(`${gw.url}/api/transcribe/jobs/stream/${body.job_id}`);
-    const last = events[events.length - 1]!;
+    const last = events[events.length - 1];
     expect(last.status).toBe('failed');
     expect(last.error).toMatchObject({ code: 'ENGINE_REJECTED', retryable: false, attempt: 1, final: true });
     expect(flaky.calls).toBe(1);
@@ -76,7 +76,7 @@ describe('job lifecycle: retries, failures, roles, status after Redis expiry', (
     gateways.push(worker);
     const events = await followStream<StatusView>(`${api.url}/api/transcribe/jobs/stream/${body.job_id}`);
     // The worker may already have taken the job when the stream opens.
-    expect(['queued', 'processing']).toContain(events[0]!.status);
+    expect(['queued', 'processing']).toContain(events[0].status);
     expect(events[events.length - 1]).toMatchObject({ status: 'completed', progress: 100 });
     expect(() => worker.app.get(getQueueToken(QueueName.Transcription))).not.toThrow();
   });

@@ -12,15 +12,15 @@ import { wordErrorRate } from '../support/wer.js';
 interface StatusEvent { status: string; progress: number; stage: string; chunks_done?: number; chunks_total?: number }
 interface ResultView { duration: number; text: string; segments: { start: number; end: number; words: { start: number; end: number }[] }[] }
 
-const pocketsphinx = () => buildEngines({}).engines[0]!;
+const pocketsphinx = () => buildEngines({}).engines[0];
 
 function expectOrderedTimes(result: ResultView) {
   const words = result.segments.flatMap((s) => s.words);
   expect(words.length).toBeGreaterThan(0);
   for (let i = 0; i < words.length; i++) {
-    expect(words[i]!.end).toBeGreaterThanOrEqual(words[i]!.start);
-    expect(words[i]!.end).toBeLessThanOrEqual(result.duration);
-    if (i > 0) expect(words[i]!.start).toBeGreaterThanOrEqual(words[i - 1]!.start);
+    expect(words[i].end).toBeGreaterThanOrEqual(words[i].start);
+    expect(words[i].end).toBeLessThanOrEqual(result.duration);
+    if (i > 0) expect(words[i].start).toBeGreaterThanOrEqual(words[i - 1].start);
   }
 }
 
@@ -38,7 +38,7 @@ describe('long audio: silence-aware chunks as BullMQ child jobs', () => {
     gateways.push(gw);
     const { body } = await submit(gw.url, recording.path);
     const events = await followStream<StatusEvent>(`${gw.url}/api/transcribe/jobs/stream/${body.job_id}`);
-    const last = events[events.length - 1]!;
+    const last = events[events.length - 1];
     expect(last.status).toBe('completed');
     const total = Math.max(...events.map((e) => e.chunks_total ?? 0));
     expect(total).toBeGreaterThanOrEqual(3);
@@ -63,7 +63,7 @@ describe('long audio: silence-aware chunks as BullMQ child jobs', () => {
     gateways.push(gw);
     const { body } = await submit(gw.url, recording.path);
     const events = await followStream<StatusEvent & { error?: Record<string, unknown> }>(`${gw.url}/api/transcribe/jobs/stream/${body.job_id}`);
-    expect(events[events.length - 1]!.status).toBe('failed');
+    expect(events[events.length - 1].status).toBe('failed');
     const [row] = await gw.db.query('SELECT error_details, t.status FROM transcript_jobs j JOIN transcripts t ON t.id = j.transcript_id WHERE job_id = $1', [body.job_id]);
     expect(row.status).toBe('failed');
     expect(row.error_details).toMatchObject({ code: 'ENGINE_REJECTED', final: true });
@@ -97,7 +97,7 @@ describe('long audio: silence-aware chunks as BullMQ child jobs', () => {
     const result = await getJson<ResultView>(`${api.url}/api/transcribe/jobs/result/${body.job_id}`);
     const whole = await unchunked;
 
-    expect(events[events.length - 1]!.status).toBe('completed');
+    expect(events[events.length - 1].status).toBe('completed');
     const total = Math.max(...events.map((e) => e.chunks_total ?? 0));
     expect(total).toBeGreaterThanOrEqual(4);
     const done = new Set(events.map((e) => e.chunks_done).filter((n): n is number => typeof n === 'number'));

@@ -26,7 +26,7 @@ describe('multichannel speakers and speaker roles (pocketsphinx, real stereo rec
     });
     expect(status).toBe(202);
     const events = await followStream<{ status: string; chunks_total?: number }>(`${gw.url}/api/transcribe/jobs/stream/${body.job_id}`);
-    expect(events[events.length - 1]!.status).toBe('completed');
+    expect(events[events.length - 1].status).toBe('completed');
     expect(Math.max(...events.map((e) => e.chunks_total ?? 0))).toBe(2);
     const result = (await getJson<ResultView>(`${gw.url}/api/transcribe/jobs/result/${body.job_id}`)).body;
 
@@ -42,7 +42,7 @@ describe('multichannel speakers and speaker roles (pocketsphinx, real stereo rec
     // Each side is recognisably its own speaker's sentence: closer to its reference than to the other's.
     expect(wordErrorRate([{ reference: RIGHT, hypothesis: right }])).toBeLessThan(wordErrorRate([{ reference: LEFT, hypothesis: right }]));
     expect(wordErrorRate([{ reference: LEFT, hypothesis: left }])).toBeLessThan(wordErrorRate([{ reference: RIGHT, hypothesis: left }]));
-    const first = result.segments[0]!.speaker_tag!;
+    const first = result.segments[0].speaker_tag!;
     expect(result.speaker_roles).toEqual({ [String(first)]: 'agent', [String(1 - first)]: 'caller' });
   });
 

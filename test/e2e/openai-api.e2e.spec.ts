@@ -21,7 +21,7 @@ import { wordErrorRate } from '../support/wer.js';
  */
 
 const GOFORWARD = 'go forward ten meters';
-const pocketsphinx = () => buildEngines({}).engines[0]!;
+const pocketsphinx = () => buildEngines({}).engines[0];
 
 /** Holds every transcription until `open()` (a job that is running for as long as a test needs). Ids must be Postgres enum values. */
 class GateEngine implements TranscriptionEngine {
@@ -62,7 +62,7 @@ const jobRow = async (gw: TestGateway, where: string, value: string): Promise<Jo
 function cueTimes(text: string, separator: ',' | '.'): { start: number; end: number }[] {
   const sec = (h: string, m: string, s: string, ms: string) => Number(h) * 3600 + Number(m) * 60 + Number(s) + Number(ms) / 1000;
   const re = new RegExp(`^(\\d{2}):(\\d{2}):(\\d{2})\\${separator}(\\d{3}) --> (\\d{2}):(\\d{2}):(\\d{2})\\${separator}(\\d{3})$`, 'gm');
-  return [...text.matchAll(re)].map((m) => ({ start: sec(m[1]!, m[2]!, m[3]!, m[4]!), end: sec(m[5]!, m[6]!, m[7]!, m[8]!) }));
+  return [...text.matchAll(re)].map((m) => ({ start: sec(m[1], m[2], m[3], m[4]), end: sec(m[5], m[6], m[7], m[8]) }));
 }
 
 describe('OpenAI-compatible API through the official openai SDK', () => {
@@ -160,7 +160,7 @@ describe('OpenAI-compatible API through the official openai SDK', () => {
     const stream = await client.audio.transcriptions.create({ file: createReadStream(fixture('goforward.wav')), model: 'pocketsphinx', stream: true });
     const events = [];
     for await (const event of stream) events.push(event);
-    const done = events[events.length - 1]!;
+    const done = events[events.length - 1];
     expect(done.type).toBe('transcript.text.done');
     const deltas = events.slice(0, -1);
     expect(deltas.length).toBeGreaterThanOrEqual(1);
@@ -257,7 +257,7 @@ describe('OpenAI-compatible API through the official openai SDK', () => {
       .create({ file: createReadStream(fixture('tts/dialogue_2spk.wav')), model: 'whisperx:large-v3', response_format: 'verbose_json', timestamp_granularities: ['word'], language: 'en', prompt: 'Harvard sentences' })
       .withResponse();
     expect(server.requests.length).toBe(before + 1);
-    expect(server.requests[before]!.query).toMatchObject({ model: 'large-v3', language: 'en', initial_prompt: 'Harvard sentences' });
+    expect(server.requests[before].query).toMatchObject({ model: 'large-v3', language: 'en', initial_prompt: 'Harvard sentences' });
     expect(data.text).toMatch(/^The birch canoe slid on the smooth planks\./);
     expect(data.language).toBe('english');
     expect(data.segments).toBeUndefined();
@@ -291,7 +291,7 @@ describe('OpenAI-compatible API through the official openai SDK', () => {
     expect(row).toMatchObject({ engine: 'riva' });
     gated.open();
     const events = await followStream<{ status: string }>(`${gw.url}/api/transcribe/jobs/stream/${row!.job_id}`);
-    expect(events[events.length - 1]!.status).toBe('completed');
+    expect(events[events.length - 1].status).toBe('completed');
   });
 });
 
@@ -318,7 +318,7 @@ describe('OpenAI-compatible API: OPENAI_API_WAIT_TIMEOUT_MS', () => {
     expect((error as APIError).message).toContain(jobId);
     gated.open();
     const events = await followStream<{ status: string }>(`${gw.url}/api/transcribe/jobs/stream/${jobId}`);
-    expect(events[events.length - 1]!.status).toBe('completed');
+    expect(events[events.length - 1].status).toBe('completed');
     const result = await getJson<{ text: string }>(`${gw.url}/api/transcribe/jobs/result/${jobId}`);
     expect(wordErrorRate([{ reference: GOFORWARD, hypothesis: result.body.text }])).toBeLessThanOrEqual(0.5);
   });

@@ -49,7 +49,7 @@ describe('riva through the gateway (seed alias asr)', () => {
     const jobId = submitted.body.job_id as string;
     const events = await followStream<StatusEvent>(`${gw.url}/api/transcribe/jobs/stream/${jobId}`);
     const [row] = await gw.db.query(`SELECT attempts, engine, error_details FROM transcript_jobs WHERE job_id = $1`, [jobId]);
-    return { jobId, last: events[events.length - 1]!, row };
+    return { jobId, last: events[events.length - 1], row };
   }
 
   it('transcribes through /transcribe/asr: completed, words in seconds, Riva config and metadata as sent by the adapter', async () => {
@@ -57,7 +57,7 @@ describe('riva through the gateway (seed alias asr)', () => {
     expect(last).toMatchObject({ status: 'completed', progress: 100 });
     expect(row).toMatchObject({ attempts: 1, engine: 'riva', error_details: null });
     expect(server.received).toHaveLength(1);
-    const got = server.received[0]!;
+    const got = server.received[0];
     expect(got.config).toMatchObject({ encoding: 'LINEAR_PCM', sample_rate_hertz: 16000, audio_channel_count: 1, language_code: 'en-US', model: MODEL, enable_word_time_offsets: true });
     expect(got.audioBytes).toBe(11 * 32_000);
     expect(got.metadata.authorization).toBe('Bearer e2e');
@@ -67,10 +67,10 @@ describe('riva through the gateway (seed alias asr)', () => {
     expect(body).toMatchObject({ engine: 'riva', model: MODEL, language: 'en-US' });
     expect(body.duration).toBeCloseTo(11, 1);
     expect(body.segments).toHaveLength(3);
-    expect(body.segments[0]!.text).toBe('Good morning, thanks for calling.');
+    expect(body.segments[0].text).toBe('Good morning, thanks for calling.');
     const words = body.segments.flatMap((s) => s.words);
     // The test server spreads integer-ms word times over the audio: in seconds they all fall within the 11 s.
-    expect(words[0]!.start).toBeCloseTo(0.12, 3);
+    expect(words[0].start).toBeCloseTo(0.12, 3);
     expect(Math.max(...words.map((w) => w.end))).toBeGreaterThan(10);
     expect(Math.max(...words.map((w) => w.end))).toBeLessThanOrEqual(11);
     // Diarization is on by default for an engine that can diarize: Riva's tags 1/2 come back as speakers 0/1.
@@ -104,7 +104,7 @@ describe('riva through the gateway (seed alias asr)', () => {
     const waitFor = async (available: boolean) => {
       // ENGINE_HEALTH_INTERVAL is 1 s in testConfig: the cached state follows within a few probes.
       for (let i = 0; i < 50 && (await engines()).riva?.available !== available; i++) await new Promise((r) => setTimeout(r, 200));
-      return (await engines()).riva!;
+      return (await engines()).riva;
     };
     const up = await waitFor(true);
     expect(up).toMatchObject({
@@ -117,7 +117,7 @@ describe('riva through the gateway (seed alias asr)', () => {
     expect(JSON.stringify(up)).not.toContain(server.uri);
     server.healthStatus = 'NOT_SERVING';
     expect(await waitFor(false)).toMatchObject({ available: false, message: 'Riva reports NOT_SERVING' });
-    expect((await engines()).pocketsphinx!.available).toBe(true);
+    expect((await engines()).pocketsphinx.available).toBe(true);
   });
   it('boosts the phrases of a stored context (context_id), one SpeechContext per boost level', async () => {
     const created = await fetch(`${gw.url}/api/transcribe/contexts`, {
@@ -129,7 +129,7 @@ describe('riva through the gateway (seed alias asr)', () => {
     const context = (await created.json()) as { id: string };
     const { last } = await run(fixture('jfk.wav'), { context_id: context.id, max_speakers: '3' });
     expect(last.status).toBe('completed');
-    const config = server.received[0]!.config;
+    const config = server.received[0].config;
     const byBoost = Object.fromEntries(config.speech_contexts.map((c) => [c.boost, c.phrases]));
     expect(byBoost).toEqual({ 20: ['fellow americans'], 50: ['country'] });
     expect(config.diarization_config).toMatchObject({ enable_speaker_diarization: true, max_speaker_count: 3 });
@@ -157,7 +157,7 @@ describe('riva through the gateway (seed alias asr)', () => {
       const recording = buildLongRecording(scratchDir('riva-long'), 50);
       const submitted = await submit(small.url, recording.path, {}, { route: '/api/transcribe/jobs/transcribe/riva' });
       const events = await followStream<StatusEvent & { chunks_total?: number }>(`${small.url}/api/transcribe/jobs/stream/${submitted.body.job_id}`);
-      expect(events[events.length - 1]!.status).toBe('completed');
+      expect(events[events.length - 1].status).toBe('completed');
       const total = Math.max(...events.map((e) => e.chunks_total ?? 0));
       expect(total).toBeGreaterThanOrEqual(3);
       expect(server.received).toHaveLength(total);
@@ -165,10 +165,10 @@ describe('riva through the gateway (seed alias asr)', () => {
       for (const r of server.received) expect(r.audioBytes).toBeLessThanOrEqual(12 * 1.2 * 32000 + 100);
       const result = (await getJson<ResultView>(`${small.url}/api/transcribe/jobs/result/${submitted.body.job_id}`)).body;
       const words = result.segments.flatMap((seg) => seg.words);
-      for (let i = 1; i < words.length; i++) expect(words[i]!.start).toBeGreaterThanOrEqual(words[i - 1]!.start);
+      for (let i = 1; i < words.length; i++) expect(words[i].start).toBeGreaterThanOrEqual(words[i - 1].start);
       // Later chunks' words land late in the recording: the offsets were added.
-      expect(words[words.length - 1]!.end).toBeGreaterThan(recording.duration - 15);
-      expect(words[words.length - 1]!.end).toBeLessThanOrEqual(result.duration);
+      expect(words[words.length - 1].end).toBeGreaterThan(recording.duration - 15);
+      expect(words[words.length - 1].end).toBeLessThanOrEqual(result.duration);
     } finally {
       await small.close();
       chunked.close();

@@ -38,8 +38,8 @@ function expectWellFormedTimes(result: ResultView) {
     last = w.start;
   }
   for (const s of result.segments) {
-    expect(s.start).toBeLessThanOrEqual(s.words[0]!.start);
-    expect(s.end).toBeGreaterThanOrEqual(s.words[s.words.length - 1]!.end);
+    expect(s.start).toBeLessThanOrEqual(s.words[0].start);
+    expect(s.end).toBeGreaterThanOrEqual(s.words[s.words.length - 1].end);
   }
 }
 
@@ -65,7 +65,7 @@ describe('transcription through HTTP with pocketsphinx (real Postgres, Redis, ff
       expect(run.result.body).toMatchObject({ status: 'completed', job_id: run.jobId, language: 'en-US' });
       expectWellFormedTimes(run.result.body);
       // First event is a state, last is terminal, progress never goes backwards.
-      expect(['queued', 'processing', 'completed']).toContain(run.events[0]!.status);
+      expect(['queued', 'processing', 'completed']).toContain(run.events[0].status);
       expect(run.events[run.events.length - 1]).toMatchObject({ status: 'completed', progress: 100 });
       const progress = run.events.map((e) => e.progress);
       expect([...progress].sort((a, b) => a - b)).toEqual(progress);

@@ -182,8 +182,8 @@ describe('web page', () => {
     const target = words.length - 1;
     await page.click(`#transcript .word[data-index="${target}"]`);
     const time = await page.evaluate(() => (document.getElementById('audio') as DomAudio).currentTime);
-    expect(time).toBeGreaterThanOrEqual(words[target]!.start - 0.01);
-    expect(time).toBeLessThan(words[target]!.start + 0.5);
+    expect(time).toBeGreaterThanOrEqual(words[target].start - 0.01);
+    expect(time).toBeLessThan(words[target].start + 0.5);
     await page.waitForFunction((i) => document.querySelector(`#transcript .word[data-index="${i}"]`)!.classList.contains('current'), target, { timeout: 5000 });
     await page.evaluate(() => (document.getElementById('audio') as DomAudio).pause());
     // Keyboard: one tab stop for the words (the clicked one), arrows move between them.
@@ -245,7 +245,7 @@ describe('web page', () => {
     const legend = await page.$$eval('#speakers li', (lis) => lis.map((li) => [li.className, li.textContent]));
     expect(legend).toHaveLength(2);
     for (const [cls, text] of legend) {
-      const tag = Number(/^spk-(\d)$/.exec(cls!)![1]);
+      const tag = Number(/^spk-(\d)$/.exec(cls)![1]);
       expect(text).toBe(`${api.speaker_roles[String(tag)] === 'agent' ? 'Agent' : 'Caller'} · Speaker ${tag + 1}`);
     }
     const segments = await page.$$eval('#transcript .segment', (els) => els.map((e) => [e.className, e.querySelector('.speaker')?.textContent]));

@@ -48,15 +48,15 @@ describe('whisper-rocm through the gateway (HTTP, queue, worker, SSE) against an
     expect(body.text).toBe('And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.');
     const words = body.segments.flatMap((s) => s.words);
     expect(words.map((w) => w.word).join(' ')).toBe(body.text);
-    expect(words[0]!.start).toBeCloseTo(0.06 * (body.duration / 11), 2);
+    expect(words[0].start).toBeCloseTo(0.06 * (body.duration / 11), 2);
     for (const s of body.segments) for (const w of s.words) expect(w.start >= s.start && w.end <= s.end).toBe(true);
 
     // The worker decoded the MP3 and sent the gateway's 16 kHz mono WAV, once.
     const [request] = server.transcriptions();
     expect(server.transcriptions()).toHaveLength(1);
-    expect(request!.file!.wav).toMatchObject({ sampleRate: 16_000, channels: 1, bitsPerSample: 16 });
-    expect(request!.file!.wav!.durationSec).toBeCloseTo(body.duration, 1);
-    expect(request!.fields.language).toEqual(['en']);
+    expect(request.file!.wav).toMatchObject({ sampleRate: 16_000, channels: 1, bitsPerSample: 16 });
+    expect(request.file!.wav!.durationSec).toBeCloseTo(body.duration, 1);
+    expect(request.fields.language).toEqual(['en']);
     expect(await jobRow(gw, jobId)).toMatchObject({ engine: 'whisper-rocm', attempts: 1, error_details: null });
   });
 

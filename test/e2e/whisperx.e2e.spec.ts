@@ -25,7 +25,7 @@ describe('whisperx through HTTP (real Postgres, Redis, ffmpeg; whisper-asr-webse
     expect(submitted.body).toMatchObject({ engine: 'whisperx', status: 'queued' });
     const jobId = submitted.body.job_id as string;
     const events = await followStream<StatusEvent>(`${gw.url}/api/transcribe/jobs/stream/${jobId}`);
-    return { jobId, events, last: events[events.length - 1]! };
+    return { jobId, events, last: events[events.length - 1] };
   };
 
   beforeAll(async () => {
@@ -33,7 +33,7 @@ describe('whisperx through HTTP (real Postgres, Redis, ffmpeg; whisper-asr-webse
     server = await startAsrWebserviceServer({ alwaysDiarize: true });
     const { value, problems } = parseEnv(WhisperxConfig, { WHISPERX_SERVICE_URL: server.url, WHISPERX_TIMEOUT: '60' });
     expect(problems).toEqual([]);
-    gw = await startGateway(testConfig({ JOB_MAX_RETRIES: '2', JOB_BACKOFF_MS: '100' }), [buildEngines({}).engines[0]!, new WhisperxEngine(value)]);
+    gw = await startGateway(testConfig({ JOB_MAX_RETRIES: '2', JOB_BACKOFF_MS: '100' }), [buildEngines({}).engines[0], new WhisperxEngine(value)]);
   });
   afterAll(async () => {
     await gw?.close();
@@ -60,7 +60,7 @@ describe('whisperx through HTTP (real Postgres, Redis, ffmpeg; whisper-asr-webse
     expect([...progress].sort((a, b) => a - b)).toEqual(progress);
 
     expect(server.requests.length).toBe(before + 1);
-    const request = server.requests[before]!;
+    const request = server.requests[before];
     // What the adapter sends follows the options the job carried.
     const options = (await jobRow(jobId)).engine_params as { diarization?: { enabled: boolean }; language?: string };
     expect(request.query).toMatchObject({ task: 'transcribe', output: 'json', word_timestamps: 'true', model: 'base', diarize: options.diarization?.enabled ? 'true' : 'false' });
@@ -85,7 +85,7 @@ describe('whisperx through HTTP (real Postgres, Redis, ffmpeg; whisper-asr-webse
     const { jobId, last } = await run({ model: 'large-v3', language: 'en-US', enable_diarization: 'true', min_speakers: '2', max_speakers: '3', prompt: 'Harvard sentences' });
     expect(last).toMatchObject({ status: 'completed' });
     expect((await jobRow(jobId)).engine_params).toMatchObject({ model: 'large-v3', language: 'en-US', diarization: { enabled: true, min_speakers: 2, max_speakers: 3 } });
-    expect(server.requests[before]!.query).toMatchObject({
+    expect(server.requests[before].query).toMatchObject({
       model: 'large-v3', language: 'en', diarize: 'true', min_speakers: '2', max_speakers: '3', initial_prompt: 'Harvard sentences',
     });
     const result = await getJson<ResultView>(`${gw.url}/api/transcribe/jobs/result/${jobId}`);

@@ -45,7 +45,7 @@ describe(`faults: a burst of ${JOBS} short jobs (real processes)`, () => {
     const started = Date.now();
 
     const submitted = await mapLimit(Array.from({ length: JOBS }, (_, i) => i), IN_FLIGHT, async (i) => {
-      const { status, body } = await submit(api.url, clips[i % 2]!, { session_id: session });
+      const { status, body } = await submit(api.url, clips[i % 2], { session_id: session });
       if (status !== 202) throw new Error(`submission ${i} answered ${status}: ${JSON.stringify(body)}`);
       return { jobId: body.job_id as string, clip: i % 2 };
     });
@@ -65,7 +65,7 @@ describe(`faults: a burst of ${JOBS} short jobs (real processes)`, () => {
       return by.completed === JOBS;
     }, 50 * 60_000, 2000);
     measured.all_completed_s = (Date.now() - started) / 1000;
-    measured.jobs_per_s = Number((JOBS / (measured.all_completed_s as number)).toFixed(2));
+    measured.jobs_per_s = Number((JOBS / (measured.all_completed_s)).toFixed(2));
 
     const rows = await h.postgres.query<Row>(
       `SELECT j.job_id, t.status, j.attempts, j.worker_id, j.completed_at, j.error_details, t.text, t.filename
@@ -85,11 +85,11 @@ describe(`faults: a burst of ${JOBS} short jobs (real processes)`, () => {
     // Each clip's jobs all carry that clip's text, and the two texts differ: no job got another's audio or result.
     const clipOf = new Map(submitted.map((s) => [s.jobId, s.clip]));
     const texts = [new Set<string>(), new Set<string>()];
-    for (const row of rows) texts[clipOf.get(row.job_id)!]!.add(row.text ?? '');
-    expect(texts[0]!.size).toBe(1);
-    expect(texts[1]!.size).toBe(1);
-    expect([...texts[0]!][0]).toMatch(/\bgo\b/);
-    expect([...texts[1]!][0]).toMatch(/\btwo\b/);
+    for (const row of rows) texts[clipOf.get(row.job_id)!].add(row.text ?? '');
+    expect(texts[0].size).toBe(1);
+    expect(texts[1].size).toBe(1);
+    expect([...texts[0]][0]).toMatch(/\bgo\b/);
+    expect([...texts[1]][0]).toMatch(/\btwo\b/);
 
     // Both workers took part, and every job was completed by exactly one worker run (their logs).
     const perWorker = workers.map((w) => rows.filter((r) => r.worker_id === w.workerId).length);
@@ -98,7 +98,7 @@ describe(`faults: a burst of ${JOBS} short jobs (real processes)`, () => {
     expect(perWorker.reduce((a, b) => a + b, 0)).toBe(JOBS);
     const completions = new Map<string, number>();
     for (const w of workers) {
-      for (const m of w.log().matchAll(/"msg":"job ([0-9a-f-]{36}) completed by/g)) completions.set(m[1]!, (completions.get(m[1]!) ?? 0) + 1);
+      for (const m of w.log().matchAll(/"msg":"job ([0-9a-f-]{36}) completed by/g)) completions.set(m[1], (completions.get(m[1]) ?? 0) + 1);
     }
     expect(ids.filter((id) => completions.get(id) !== 1)).toEqual([]);
 

@@ -49,7 +49,7 @@ describe('faults: rate limits shared by two API processes (real processes, one R
 
   it(`lets exactly ${LIMIT} requests of a key through in total, alternating between the processes, and answers the rest 429 with Retry-After`, async () => {
     const answers: Answer[] = [];
-    for (let i = 0; i < 3 * LIMIT; i++) answers.push(await get(apis[i % 2]!, ENGINES, KEY));
+    for (let i = 0; i < 3 * LIMIT; i++) answers.push(await get(apis[i % 2], ENGINES, KEY));
 
     expect(answers.filter((a) => a.status === 200)).toHaveLength(LIMIT);
     expect(answers.filter((a) => a.status === 429)).toHaveLength(2 * LIMIT);
@@ -76,14 +76,14 @@ describe('faults: rate limits shared by two API processes (real processes, one R
     expect(keys.some((k) => k.includes(KEY))).toBe(false);
 
     // The OpenAI-compatible routes share the budget and answer in OpenAI's shape, Retry-After included.
-    const openai = await get(apis[1]!, '/v1/models', KEY);
+    const openai = await get(apis[1], '/v1/models', KEY);
     expect(openai.status).toBe(429);
     expect(Number(openai.retryAfter)).toBeGreaterThanOrEqual(1);
     expect(openai.body).toMatchObject({ error: { type: 'requests', code: 'rate_limit_exceeded' } });
 
     // Another key has its own budget; no key is 401 (with WWW-Authenticate), never 429; probes are not limited.
-    expect((await get(apis[0]!, ENGINES, OTHER)).status).toBe(200);
-    const anonymous = await fetch(`${apis[0]!.url}${ENGINES}`);
+    expect((await get(apis[0], ENGINES, OTHER)).status).toBe(200);
+    const anonymous = await fetch(`${apis[0].url}${ENGINES}`);
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get('www-authenticate')).toBe('Bearer realm="transcription-gateway"');
     for (const api of apis) expect((await fetch(`${api.url}/health`)).status).toBe(200);
@@ -91,8 +91,8 @@ describe('faults: rate limits shared by two API processes (real processes, one R
 
   it('keeps answering promptly on per-process counts while Redis is frozen, and shares the counts again once it runs', async () => {
     // Use up OTHER's shared budget (one request of it was made above).
-    for (let i = 1; i < LIMIT; i++) expect((await get(apis[i % 2]!, ENGINES, OTHER)).status).toBe(200);
-    expect((await get(apis[0]!, ENGINES, OTHER)).status).toBe(429);
+    for (let i = 1; i < LIMIT; i++) expect((await get(apis[i % 2], ENGINES, OTHER)).status).toBe(200);
+    expect((await get(apis[0], ENGINES, OTHER)).status).toBe(429);
 
     const pid = h.redis.pid!;
     process.kill(pid, 'SIGSTOP');
@@ -100,7 +100,7 @@ describe('faults: rate limits shared by two API processes (real processes, one R
       // Redis does not answer: each process counts on its own, so OTHER gets in again, and no
       // request waits much longer than the limiter's Redis timeout (500 ms).
       const frozen: Answer[] = [];
-      for (let i = 0; i < 6; i++) frozen.push(await get(apis[i % 2]!, ENGINES, OTHER));
+      for (let i = 0; i < 6; i++) frozen.push(await get(apis[i % 2], ENGINES, OTHER));
       expect(frozen.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200]);
       expect(Math.max(...frozen.map((a) => a.ms))).toBeLessThan(2_000);
       for (const api of apis) {
@@ -113,10 +113,10 @@ describe('faults: rate limits shared by two API processes (real processes, one R
     // After the retry interval (5 s) api-1 asks Redis again. KEY's requests only drive it there:
     // OTHER's own count on api-1 stayed at 3, so a 429 for OTHER now comes from the shared count.
     await waitFor('api-1 to log that Redis answers again', async () => {
-      await get(apis[0]!, ENGINES, KEY);
-      return apis[0]!.log().includes('Redis answers again');
+      await get(apis[0], ENGINES, KEY);
+      return apis[0].log().includes('Redis answers again');
     }, 15_000, 500);
-    const back = await get(apis[0]!, ENGINES, OTHER);
+    const back = await get(apis[0], ENGINES, OTHER);
     expect(back.status).toBe(429);
     expect(back.body).toMatchObject({ code: 'RATE_LIMITED', limit: LIMIT });
     expect(apis.map((a) => a.exit)).toEqual([undefined, undefined]);

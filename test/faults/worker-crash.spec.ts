@@ -27,10 +27,10 @@ function expectWordsOrdered(result: ResultView): void {
   const words = result.segments.flatMap((s) => s.words);
   expect(words.length).toBeGreaterThan(20);
   for (let i = 1; i < words.length; i++) {
-    expect(words[i]!.start).toBeGreaterThanOrEqual(words[i - 1]!.end - 0.011);
+    expect(words[i].start).toBeGreaterThanOrEqual(words[i - 1].end - 0.011);
   }
   for (let i = 1; i < result.segments.length; i++) {
-    expect(result.segments[i]!.start).toBeGreaterThanOrEqual(result.segments[i - 1]!.end - 0.011);
+    expect(result.segments[i].start).toBeGreaterThanOrEqual(result.segments[i - 1].end - 0.011);
   }
 }
 
@@ -59,12 +59,12 @@ describe('faults: worker killed mid-job (real processes)', () => {
   /** Engine/ffmpeg processes still working in this suite's job scratch dirs (a killed worker's children live on). */
   const scratchProcesses = () => {
     try {
-      return execFileSync('pgrep', ['-f', path.join(h.shared.TEMP_DIR!, 'jobs')], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length;
+      return execFileSync('pgrep', ['-f', path.join(h.shared.TEMP_DIR, 'jobs')], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length;
     } catch {
       return 0;
     }
   };
-  const scratchDirs = () => readdirSync(path.join(h.shared.TEMP_DIR!, 'jobs')).length;
+  const scratchDirs = () => readdirSync(path.join(h.shared.TEMP_DIR, 'jobs')).length;
 
   beforeAll(async () => {
     h = await FaultHarness.create('crash');
@@ -92,12 +92,12 @@ describe('faults: worker killed mid-job (real processes)', () => {
   async function rowsFor(jobId: string) {
     const [counts] = await h.postgres.query<{ transcripts: string; jobs: string }>(
       'SELECT (SELECT count(*) FROM transcripts) AS transcripts, (SELECT count(*) FROM transcript_jobs) AS jobs');
-    expect(Number(counts!.transcripts)).toBe(submissions);
-    expect(Number(counts!.jobs)).toBe(submissions);
+    expect(Number(counts.transcripts)).toBe(submissions);
+    expect(Number(counts.jobs)).toBe(submissions);
     const rows = await h.postgres.query<{ worker_id: string; attempts: number; completed_at: Date | null; error_details: unknown; status: string; metadata: Record<string, unknown> }>(
       'SELECT j.worker_id, j.attempts, j.completed_at, j.error_details, t.status, t.metadata FROM transcript_jobs j JOIN transcripts t ON t.id = j.transcript_id WHERE j.job_id = $1', [jobId]);
     expect(rows).toHaveLength(1);
-    return rows[0]!;
+    return rows[0];
   }
 
   it('one engine call: a job whose worker is killed inside pocketsphinx completes once on the other worker', async () => {

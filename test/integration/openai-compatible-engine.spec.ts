@@ -93,17 +93,17 @@ describe('OpenAiCompatibleEngine against an OpenAI-transcription-protocol server
       expect(result.segments).toHaveLength(2);
       const [first, second] = result.segments;
       expect(first).toMatchObject({ text: 'And so my fellow Americans, ask not what your country can do for you,', speaker_tag: null });
-      expect(second!.text).toBe('ask what you can do for your country.');
+      expect(second.text).toBe('ask what you can do for your country.');
       // exp(avg_logprob): the segments' geometric-mean token probability.
-      expect(first!.confidence).toBeCloseTo(Math.exp(-0.1802), 3);
-      expect(second!.confidence).toBeCloseTo(Math.exp(-0.2231), 3);
-      expect(first!.words.map((w) => w.word)).toEqual(['And', 'so', 'my', 'fellow', 'Americans,', 'ask', 'not', 'what', 'your', 'country', 'can', 'do', 'for', 'you,']);
-      expect(second!.words).toHaveLength(8);
-      for (const word of [...first!.words, ...second!.words]) expect(word).toMatchObject({ confidence: null, speaker_tag: null });
+      expect(first.confidence).toBeCloseTo(Math.exp(-0.1802), 3);
+      expect(second.confidence).toBeCloseTo(Math.exp(-0.2231), 3);
+      expect(first.words.map((w) => w.word)).toEqual(['And', 'so', 'my', 'fellow', 'Americans,', 'ask', 'not', 'what', 'your', 'country', 'can', 'do', 'for', 'you,']);
+      expect(second.words).toHaveLength(8);
+      for (const word of [...first.words, ...second.words]) expect(word).toMatchObject({ confidence: null, speaker_tag: null });
       // Times are the server's seconds (scaled to this audio's length), not ms.
       const scale = jfk.duration_sec / 11;
-      expect(first!.words[0]!.start).toBeCloseTo(0.06 * scale, 2);
-      expect(second!.words.at(-1)!.end).toBeCloseTo(10.46 * scale, 2);
+      expect(first.words[0].start).toBeCloseTo(0.06 * scale, 2);
+      expect(second.words.at(-1)!.end).toBeCloseTo(10.46 * scale, 2);
       expectWellFormed(result);
       expect(progress).toEqual([{ fraction: 0.1, stage: 'uploading' }, { fraction: 1, stage: 'recognizing' }]);
     });
@@ -115,8 +115,8 @@ describe('OpenAiCompatibleEngine against an OpenAI-transcription-protocol server
         await run(engine, jfk, { language: 'en-US', prompt: 'Inaugural address, 1961.' });
         const [request] = keyed.transcriptions();
         expect(request).toMatchObject({ method: 'POST', path: '/v1/audio/transcriptions', authorization: 'Bearer sk-test-123', status: 200 });
-        expect(request!.contentType).toMatch(/^multipart\/form-data; boundary=/);
-        expect(request!.fields).toEqual({
+        expect(request.contentType).toMatch(/^multipart\/form-data; boundary=/);
+        expect(request.fields).toEqual({
           model: ['medium'],
           language: ['en'],
           prompt: ['Inaugural address, 1961.'],
@@ -125,12 +125,12 @@ describe('OpenAiCompatibleEngine against an OpenAI-transcription-protocol server
           temperature: ['0'],
         });
         const bytes = readFileSync(jfk.path);
-        expect(request!.file).toMatchObject({ filename: 'audio.wav', type: 'audio/wav', size: bytes.byteLength });
+        expect(request.file).toMatchObject({ filename: 'audio.wav', type: 'audio/wav', size: bytes.byteLength });
         // Streamed from disk with an exact length, not chunked.
-        expect(request!.transferEncoding).toBeNull();
-        expect(request!.contentLength).toBeGreaterThan(bytes.byteLength);
-        expect(request!.file!.wav).toEqual(wavInfo(bytes));
-        expect(request!.file!.wav).toMatchObject({ sampleRate: 16_000, channels: 1, bitsPerSample: 16 });
+        expect(request.transferEncoding).toBeNull();
+        expect(request.contentLength).toBeGreaterThan(bytes.byteLength);
+        expect(request.file!.wav).toEqual(wavInfo(bytes));
+        expect(request.file!.wav).toMatchObject({ sampleRate: 16_000, channels: 1, bitsPerSample: 16 });
       } finally {
         await keyed.close();
       }
@@ -140,7 +140,7 @@ describe('OpenAiCompatibleEngine against an OpenAI-transcription-protocol server
       const engine = new OpenAiCompatibleEngine(instance(server.url));
       const before = server.transcriptions().length;
       const result = await run(engine, jfk);
-      const request = server.transcriptions()[before]!;
+      const request = server.transcriptions()[before];
       expect(request.fields.language).toBeUndefined();
       expect(request.fields.prompt).toBeUndefined();
       expect(request.authorization).toBeNull();
@@ -154,7 +154,7 @@ describe('OpenAiCompatibleEngine against an OpenAI-transcription-protocol server
       expect(result.warnings.join('\n')).toMatch(/diarization/);
       expect(result.warnings.join('\n')).toMatch(/word boosting/);
       expect(result.warnings.join('\n')).toMatch(/language 'xx-YY'/);
-      expect(server.transcriptions()[before]!.fields.language).toBeUndefined();
+      expect(server.transcriptions()[before].fields.language).toBeUndefined();
       expect(result.segments.length).toBe(2);
     });
 
@@ -197,15 +197,15 @@ describe('OpenAiCompatibleEngine against an OpenAI-transcription-protocol server
       expect(result.text).toBe('one two three four five');
       expect(result.duration_sec).toBe(4);
       expect(result.segments.map((s) => [s.start, s.end, s.text])).toEqual([[0, 2, 'one two three'], [2.5, 4, 'four five']]);
-      expect(result.segments[0]!.confidence).toBeCloseTo(Math.exp(-0.5), 3);
-      expect(result.segments[1]!.confidence).toBe(1);
+      expect(result.segments[0].confidence).toBeCloseTo(Math.exp(-0.5), 3);
+      expect(result.segments[1].confidence).toBe(1);
       // 'three' (midpoint 1.8) is in the first segment, whose end clamps it; 'five' ends at the duration.
-      expect(result.segments[0]!.words.map((w) => [w.word, w.start, w.end, w.confidence])).toEqual([
+      expect(result.segments[0].words.map((w) => [w.word, w.start, w.end, w.confidence])).toEqual([
         ['one', 0.1, 0.9, 1],
         ['two', 0.9, 1.3, 0.91],
         ['three', 1.3, 2, null],
       ]);
-      expect(result.segments[1]!.words.map((w) => [w.word, w.start, w.end])).toEqual([['four', 2.6, 3.1], ['five', 3.5, 4]]);
+      expect(result.segments[1].words.map((w) => [w.word, w.start, w.end])).toEqual([['four', 2.6, 3.1], ['five', 3.5, 4]]);
       expectWellFormed(result);
     });
 
@@ -221,8 +221,8 @@ describe('OpenAiCompatibleEngine against an OpenAI-transcription-protocol server
         },
       });
       const result = await run(engine, jfk);
-      expect(result.segments[0]!.words.map((w) => w.word)).toEqual(['a']);
-      expect(result.segments[1]!.words.map((w) => [w.word, w.start, w.end])).toEqual([['b', 6, 6], ['c', 6.5, 7]]);
+      expect(result.segments[0].words.map((w) => w.word)).toEqual(['a']);
+      expect(result.segments[1].words.map((w) => [w.word, w.start, w.end])).toEqual([['b', 6, 6], ['c', 6.5, 7]]);
     });
 
     it('reads words nested in segments (whisper.cpp\'s server) when there is no top-level words list', async () => {
@@ -245,7 +245,7 @@ describe('OpenAiCompatibleEngine against an OpenAI-transcription-protocol server
       });
       const result = await run(engine, jfk);
       expect(result.segments).toHaveLength(1);
-      expect(result.segments[0]!.words.map((w) => [w.word, w.confidence])).toEqual([['Go', 0.97], ['forward', 0.99], ['ten', 0.88], ['meters.', 0.93]]);
+      expect(result.segments[0].words.map((w) => [w.word, w.confidence])).toEqual([['Go', 0.97], ['forward', 0.99], ['ten', 0.88], ['meters.', 0.93]]);
       expect(result.warnings).toEqual([]);
     });
 
@@ -258,7 +258,7 @@ describe('OpenAiCompatibleEngine against an OpenAI-transcription-protocol server
       const wordsOnly = await run(engine, jfk);
       expect(wordsOnly.segments).toHaveLength(1);
       expect(wordsOnly.segments[0]).toMatchObject({ start: 0.2, end: 1.1, text: 'hello there', confidence: null });
-      expect(wordsOnly.segments[0]!.words).toHaveLength(2);
+      expect(wordsOnly.segments[0].words).toHaveLength(2);
       expect(wordsOnly.duration_sec).toBeCloseTo(jfk.duration_sec, 3);
       expect(wordsOnly.warnings.join('\n')).toMatch(/no segments/);
       const empty = await run(engine, jfk);
@@ -282,8 +282,8 @@ describe('OpenAiCompatibleEngine against an OpenAI-transcription-protocol server
         const growth = await peakBufferGrowth(() => run(engine, { path: big, duration_sec: bytes / 32_000, max_volume_db: -91 }));
         const [received] = await sink.stats();
         expect(received).toMatchObject({ path: '/v1/audio/transcriptions', transferEncoding: null });
-        expect(received!.bytes).toBe(received!.contentLength);
-        expect(received!.bytes).toBeGreaterThan(bytes);
+        expect(received.bytes).toBe(received.contentLength);
+        expect(received.bytes).toBeGreaterThan(bytes);
         expect(growth).toBeLessThan(bytes / 4);
       } finally {
         sink.close();

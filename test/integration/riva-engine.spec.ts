@@ -69,7 +69,7 @@ describe('RivaEngine against a Riva-protocol gRPC server', () => {
     );
 
     expect(server.received).toHaveLength(1);
-    const got = server.received[0]!;
+    const got = server.received[0];
     expect(got.config).toMatchObject({
       encoding: 'LINEAR_PCM',
       sample_rate_hertz: 16000,
@@ -98,21 +98,21 @@ describe('RivaEngine against a Riva-protocol gRPC server', () => {
     expect(wire.results.length).toBe(3);
     expect(result.segments).toHaveLength(3);
     result.segments.forEach((segment, i) => {
-      const alt = wire.results[i]!.alternatives[0]!;
+      const alt = wire.results[i].alternatives[0];
       expect(segment.text).toBe(alt.transcript.trim());
       expect(segment.words.map((w) => [w.word, w.start, w.end, w.speaker_tag])).toEqual(
         alt.words.map((w) => [w.word, w.start_time / 1000, w.end_time / 1000, w.speaker_tag - 1]),
       );
-      expect(segment.start).toBe(segment.words[0]!.start);
-      expect(segment.end).toBe(segment.words[segment.words.length - 1]!.end);
+      expect(segment.start).toBe(segment.words[0].start);
+      expect(segment.end).toBe(segment.words[segment.words.length - 1].end);
       for (const w of segment.words) expect(w.confidence).toBeGreaterThan(0.8);
       expect(segment.confidence).toBeGreaterThan(0.8);
       expect(segment.confidence).toBeLessThanOrEqual(1);
     });
     // Results alternate speakers 1, 2, 1; the first one's last word is speaker 2, yet the majority keeps the segment on speaker 0.
     expect(result.segments.map((s) => s.speaker_tag)).toEqual([0, 1, 0]);
-    expect(result.segments[0]!.words.at(-1)!.speaker_tag).toBe(1);
-    expect(result.segments[0]!.text).toBe('Good morning, thanks for calling.');
+    expect(result.segments[0].words.at(-1)!.speaker_tag).toBe(1);
+    expect(result.segments[0].text).toBe('Good morning, thanks for calling.');
     expect(result).toMatchObject({
       text: result.segments.map((s) => s.text).join(' '),
       language: 'en-US',
@@ -124,18 +124,18 @@ describe('RivaEngine against a Riva-protocol gRPC server', () => {
     all.forEach((w, i) => {
       expect(w.end).toBeGreaterThanOrEqual(w.start);
       expect(w.end).toBeLessThanOrEqual(11);
-      if (i > 0) expect(w.start).toBeGreaterThanOrEqual(all[i - 1]!.start);
+      if (i > 0) expect(w.start).toBeGreaterThanOrEqual(all[i - 1].start);
     });
   });
 
   it('leaves diarization and boosting out of the config when not asked, honours RIVA_AUTOMATIC_PUNCTUATION=false, and warns about a prompt', async () => {
     const riva = engine({ RIVA_AUTOMATIC_PUNCTUATION: 'false' });
     const result = await riva.transcribe(audio(fixture('libri_0870.wav'), 7.1), { language: 'en', prompt: 'Sense and Sensibility' }, ctx());
-    const got = server.received[0]!;
+    const got = server.received[0];
     expect(got.config).toMatchObject({ language_code: 'en-US', model: '', enable_automatic_punctuation: false, diarization_config: null, speech_contexts: [] });
     expect(result.segments.length).toBe(2);
     expect(result.segments.every((s) => s.speaker_tag === null && s.words.every((w) => w.speaker_tag === null))).toBe(true);
-    expect(result.segments[0]!.text).toBe('good morning thanks for calling');
+    expect(result.segments[0].text).toBe('good morning thanks for calling');
     expect(result.engine.model).toBeNull();
     expect(result.warnings).toEqual([expect.stringMatching(/prompt/)]);
   });
@@ -159,15 +159,15 @@ describe('RivaEngine against a Riva-protocol gRPC server', () => {
     for (const [i, piece] of pieces.entries()) {
       const bytes = (await readWavHeader(path.join(dir, piece))).dataBytes;
       results.push(await riva.transcribe(audio(path.join(dir, piece), bytes / 32_000), { diarization: { enabled: true } }, ctx()));
-      expect(server.received[i]!.audioBytes).toBe(bytes);
-      expect(server.received[i]!.config.diarization_config).toEqual({ enable_speaker_diarization: true, max_speaker_count: 8 });
+      expect(server.received[i].audioBytes).toBe(bytes);
+      expect(server.received[i].config.diarization_config).toEqual({ enable_speaker_diarization: true, max_speaker_count: 8 });
     }
     expect(server.received.map((r) => r.audioBytes)).toEqual([320_000, 320_000, 320_000, 320_000, totalBytes - 4 * 320_000]);
     results.forEach((r, i) => {
-      expect(r.duration_sec).toBe(server.received[i]!.audioBytes / 32_000);
+      expect(r.duration_sec).toBe(server.received[i].audioBytes / 32_000);
       const words = r.segments.flatMap((s) => s.words);
       expect(words.length).toBeGreaterThan(0);
-      expect(words[0]!.start).toBeLessThan(1);
+      expect(words[0].start).toBeLessThan(1);
       expect(Math.max(...words.map((w) => w.end))).toBeLessThanOrEqual(r.duration_sec);
       expect(Math.max(...words.map((w) => w.end))).toBeGreaterThan(r.duration_sec - 1);
     });
@@ -197,7 +197,7 @@ describe('RivaEngine against a Riva-protocol gRPC server', () => {
     expect(err).toMatchObject({ code: 'ENGINE_REJECTED', retryable: false });
     expect(err.toRecord()).toMatchObject({ code: 'ENGINE_REJECTED', retryable: false, engine: 'riva', upstream_status: 'INVALID_ARGUMENT', internal: { grpc_status: 'INVALID_ARGUMENT', grpc_details: expect.stringContaining('language_code=xx-XX') } });
     expect(JSON.stringify(err)).not.toContain('language_code=xx-XX');
-    expect(server.received[0]!.config.language_code).toBe('xx-XX');
+    expect(server.received[0].config.language_code).toBe('xx-XX');
   });
 
   it('a server slower than RIVA_DEADLINE_MS gives a retryable ENGINE_TIMEOUT', async () => {
@@ -303,7 +303,7 @@ describe('RivaEngine against a Riva-protocol gRPC server', () => {
       expect(() => checkEngineOptions(riva, { language: 'de' })).not.toThrow();
       expect(() => checkEngineOptions(riva, { language: 'fr-FR' })).toThrow(EngineOptionError);
       await riva.transcribe(audio(fixture('goforward.wav'), 2.79), { language: 'de' }, ctx());
-      expect(server.received[0]!.config.language_code).toBe('de-DE');
+      expect(server.received[0].config.language_code).toBe('de-DE');
     });
 
     it('NOT_SERVING: unavailable with the reason', async () => {
@@ -338,7 +338,7 @@ describe('RivaEngine against a Riva-protocol gRPC server', () => {
       engines.push(riva);
       const result = await riva.transcribe(audio(fixture('goforward.wav'), 2.79), {}, ctx());
       expect(result.segments.length).toBeGreaterThan(0);
-      expect(tlsServer.received[0]!.metadata).toMatchObject({ authorization: 'Bearer nvapi-abc', 'function-id': '1598d209' });
+      expect(tlsServer.received[0].metadata).toMatchObject({ authorization: 'Bearer nvapi-abc', 'function-id': '1598d209' });
       expect(await riva.health(AbortSignal.timeout(5000))).toMatchObject({ available: true, details: { ssl: true } });
 
       const untrusted = new RivaEngine(parseRivaEnv(env).value);

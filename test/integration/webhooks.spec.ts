@@ -45,7 +45,7 @@ async function startReceiver() {
       received.set(path, list);
       if (path.startsWith('/hang')) return;
       const script = scripts.get(path) ?? [200];
-      const status = script[Math.min(list.length - 1, script.length - 1)]!;
+      const status = script[Math.min(list.length - 1, script.length - 1)];
       res.writeHead(status, { 'Content-Type': 'text/plain' }).end(status >= 300 ? `receiver says ${status}\n  (scripted)` : 'ok');
     });
   });
@@ -147,8 +147,8 @@ describe('webhooks (real receiver, BullMQ on Redis, webhook_deliveries in Postgr
       expect(r).toMatchObject({ job_id: jobId, transcript_id: transcriptId, url, event: 'transcription.completed' });
       expect(r.duration_ms).toBeGreaterThanOrEqual(0);
     }
-    expect(attempts[0]!.error).toBe('HTTP 500: receiver says 500 (scripted)');
-    expect(attempts[2]!.error).toBeNull();
+    expect(attempts[0].error).toBe('HTTP 500: receiver says 500 (scripted)');
+    expect(attempts[2].error).toBeNull();
 
     const requests = receiver.received(`/flaky-${jobId}`);
     expect(requests).toHaveLength(3);
@@ -164,7 +164,7 @@ describe('webhooks (real receiver, BullMQ on Redis, webhook_deliveries in Postgr
       expect(verifyWebhookSignature({ secret: SECRET, timestamp, body: req.body, signature, now: Number(timestamp) + 301 })).toBe(false);
       expect(JSON.parse(req.body)).toEqual({ ...payload, id: deliveryId });
     }
-    expect(JSON.parse(requests[0]!.body)).toMatchObject({
+    expect(JSON.parse(requests[0].body)).toMatchObject({
       event: 'transcription.completed',
       job_id: jobId,
       transcript_id: transcriptId,
@@ -189,7 +189,7 @@ describe('webhooks (real receiver, BullMQ on Redis, webhook_deliveries in Postgr
     expect(attempts).toHaveLength(1);
     expect(attempts[0]).toMatchObject({ attempt: 1, status_code: 410, delivered: false, event: 'transcription.failed', transcript_id: null });
     expect(receiver.received(`/gone-${jobId}`)).toHaveLength(1);
-    expect(JSON.parse(receiver.received(`/gone-${jobId}`)[0]!.body)).toMatchObject({ status: 'failed', error: { code: 'AUDIO_NO_STREAM', message: 'no audio stream' } });
+    expect(JSON.parse(receiver.received(`/gone-${jobId}`)[0].body)).toMatchObject({ status: 'failed', error: { code: 'AUDIO_NO_STREAM', message: 'no audio stream' } });
   });
 
   it('gives up after WEBHOOK_MAX_ATTEMPTS failures, network errors included', async () => {

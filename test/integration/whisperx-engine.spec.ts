@@ -57,7 +57,7 @@ describe('WhisperxEngine against a whisper-asr-webservice test server', () => {
 
     it('sends the whole WAV as multipart audio_file with every option in the query', () => {
       expect(server.requests).toHaveLength(1);
-      const request = server.requests[0]!;
+      const request = server.requests[0];
       expect(request.query).toEqual({
         task: 'transcribe', output: 'json', word_timestamps: 'true', encode: 'true',
         initial_prompt: 'Harvard sentences, 1984', diarize: 'true', min_speakers: '2', max_speakers: '3', model: 'large-v3',
@@ -89,17 +89,17 @@ describe('WhisperxEngine against a whisper-asr-webservice test server', () => {
       expect(words.filter((w) => !w.interpolated).every((w) => w.confidence !== null && w.confidence >= 0 && w.confidence <= 1)).toBe(true);
 
       // "100%" sits between "is" and "hard": its time is the gap between them.
-      const tenth = result.segments[9]!.words;
+      const tenth = result.segments[9].words;
       const i = tenth.findIndex((w) => w.word === '100%');
-      expect(tenth[i - 1]!.word).toBe('is');
-      expect(tenth[i]!.start).toBeCloseTo(tenth[i - 1]!.end, 3);
-      expect(tenth[i]!.end).toBeCloseTo(tenth[i + 1]!.start, 3);
-      expect(tenth[i]!.end).toBeGreaterThan(tenth[i]!.start);
+      expect(tenth[i - 1].word).toBe('is');
+      expect(tenth[i].start).toBeCloseTo(tenth[i - 1].end, 3);
+      expect(tenth[i].end).toBeCloseTo(tenth[i + 1].start, 3);
+      expect(tenth[i].end).toBeGreaterThan(tenth[i].start);
       // "1984." ends its segment: it starts after the last aligned word, inside the segment.
-      const seventh = result.segments[6]!;
-      const last = seventh.words[seventh.words.length - 1]!;
+      const seventh = result.segments[6];
+      const last = seventh.words[seventh.words.length - 1];
       expect(last).toMatchObject({ word: '1984.', interpolated: true });
-      expect(last.start).toBeGreaterThanOrEqual(seventh.words[seventh.words.length - 2]!.end);
+      expect(last.start).toBeGreaterThanOrEqual(seventh.words[seventh.words.length - 2].end);
       expect(last.end).toBeLessThanOrEqual(seventh.end);
 
       let previous = 0;
@@ -111,8 +111,8 @@ describe('WhisperxEngine against a whisper-asr-webservice test server', () => {
         previous = w.start;
       }
       for (const s of result.segments) {
-        expect(s.start).toBeLessThanOrEqual(s.words[0]!.start);
-        expect(s.end).toBeGreaterThanOrEqual(s.words[s.words.length - 1]!.end);
+        expect(s.start).toBeLessThanOrEqual(s.words[0].start);
+        expect(s.end).toBeGreaterThanOrEqual(s.words[s.words.length - 1].end);
       }
       expect(result.warnings.join(' ')).toMatch(/2 word\(s\) came without times/);
     });
@@ -122,7 +122,7 @@ describe('WhisperxEngine against a whisper-asr-webservice test server', () => {
       expect(result.text.startsWith('The birch canoe slid on the smooth planks. Glue the sheet')).toBe(true);
       expect(result.text).toContain('100% hard to sell.');
       expect(result.engine).toEqual({ id: 'whisperx', model: 'large-v3' });
-      const first = result.segments[0]!;
+      const first = result.segments[0];
       const scores = first.words.map((w) => w.confidence!);
       expect(first.confidence).toBeCloseTo(scores.reduce((a, b) => a + b, 0) / scores.length, 3);
       expect(progress.map((p) => p.stage)).toEqual(['uploading', 'recognizing', 'done']);
@@ -133,9 +133,9 @@ describe('WhisperxEngine against a whisper-asr-webservice test server', () => {
   it('sends ISO-639-1 for a BCP-47 language, no diarization when not asked, and keeps the given language', async () => {
     const server = await serve();
     const result = await engineFor(server.url).transcribe(dialogueAudio(), { language: 'de-DE' }, call());
-    expect(server.requests[0]!.query).toMatchObject({ language: 'de', diarize: 'false', model: 'base' });
-    expect(server.requests[0]!.query.min_speakers).toBeUndefined();
-    expect(server.requests[0]!.query.initial_prompt).toBeUndefined();
+    expect(server.requests[0].query).toMatchObject({ language: 'de', diarize: 'false', model: 'base' });
+    expect(server.requests[0].query.min_speakers).toBeUndefined();
+    expect(server.requests[0].query.initial_prompt).toBeUndefined();
     expect(result.language).toBe('de');
     expect(result.segments.every((s) => s.speaker_tag === null && s.words.every((w) => w.speaker_tag === null))).toBe(true);
     expect(result.engine.model).toBe('base');
@@ -145,8 +145,8 @@ describe('WhisperxEngine against a whisper-asr-webservice test server', () => {
     const server = await serve({ flavour: 'stock' });
     const engine = engineFor(server.url, { WHISPERX_SEND_MODEL: 'false', WHISPERX_AVAILABLE_MODELS: 'large-v3,medium', WHISPERX_DEFAULT_MODEL: 'large-v3' });
     const result = await engine.transcribe(dialogueAudio(), { model: 'medium', diarization: { enabled: true } }, call());
-    expect(server.requests[0]!.query).not.toHaveProperty('model');
-    expect(server.requests[0]!.query.diarize).toBe('true');
+    expect(server.requests[0].query).not.toHaveProperty('model');
+    expect(server.requests[0].query.diarize).toBe('true');
     expect(result.engine.model).toBe('large-v3');
     expect(result.warnings.join(' ')).toMatch(/fixed model.*'medium' was not sent/);
     expect(new Set(result.segments.map((s) => s.speaker_tag))).toEqual(new Set([0, 1]));
@@ -176,8 +176,8 @@ describe('WhisperxEngine against a whisper-asr-webservice test server', () => {
       );
       const [received] = await sink.stats();
       expect(received).toMatchObject({ transferEncoding: null });
-      expect(received!.bytes).toBe(received!.contentLength);
-      expect(received!.bytes).toBeGreaterThan(bytes);
+      expect(received.bytes).toBe(received.contentLength);
+      expect(received.bytes).toBeGreaterThan(bytes);
       expect(growth).toBeLessThan(bytes / 4);
       expect(progress).toEqual(['uploading', 'recognizing', 'done']);
     } finally {

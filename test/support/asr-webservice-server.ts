@@ -119,16 +119,16 @@ function fixtureTurns(): Turn[] {
     .map((line) => line.trim().split(/\s+/))
     .filter((f) => f[0] === 'SPEAKER')
     .map((f) => {
-      if (!names.has(f[7]!)) names.set(f[7]!, `SPEAKER_${String(names.size).padStart(2, '0')}`);
+      if (!names.has(f[7])) names.set(f[7], `SPEAKER_${String(names.size).padStart(2, '0')}`);
       const start = Number(f[3]);
-      return { start, end: start + Number(f[4]), speaker: names.get(f[7]!)! };
+      return { start, end: start + Number(f[4]), speaker: names.get(f[7])! };
     });
 }
 
 /** The Harvard sentences of the dialogue fixture, two with tokens WhisperX's aligner cannot place (as Whisper writes them: digits, `%`). */
 function fixtureLines(): string[] {
   const lines = readFileSync(path.join(FIXTURES, 'tts', 'harvard.txt'), 'utf8').split('\n').filter((l) => l.trim() !== '');
-  lines[6] = `${lines[6]!.replace(/\.$/, '')} in 1984.`;
+  lines[6] = `${lines[6].replace(/\.$/, '')} in 1984.`;
   lines[9] = 'A large size in stockings is 100% hard to sell.';
   return lines;
 }
@@ -242,7 +242,7 @@ export async function startAsrWebserviceServer(options: AsrServerOptions = {}): 
         headers: req.headers as Record<string, string>,
         body: Readable.toWeb(req) as ReadableStream<Uint8Array>,
         duplex: 'half',
-      } as RequestInit & { duplex: 'half' });
+      });
       form = await webRequest.formData();
     } catch (err) {
       return detail(res, 422, `malformed multipart body: ${String(err)}`);

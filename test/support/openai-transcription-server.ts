@@ -100,7 +100,7 @@ export interface ServerOptions {
 
 /** Whisper's language table, read from the project's own service so the server and the adapter do not share code. */
 const LANGUAGES: Record<string, string> = Object.fromEntries(
-  [...readFileSync(path.resolve('engines/whisper-rocm/whisper_rocm_service/languages.py'), 'utf8').matchAll(/^\s+"([a-z]{2,3})": "([a-z ]+)",$/gm)].map((m) => [m[1]!, m[2]!]),
+  [...readFileSync(path.resolve('engines/whisper-rocm/whisper_rocm_service/languages.py'), 'utf8').matchAll(/^\s+"([a-z]{2,3})": "([a-z ]+)",$/gm)].map((m) => [m[1], m[2]]),
 );
 
 /** The fixture's own length, seconds (jfk.wav). */
@@ -166,8 +166,8 @@ function verboseJson(duration: number, language: string | null, granularities: s
   const segments = FIXTURE_SEGMENTS.map((s, id) => ({
     id,
     seek: 0,
-    start: round2(s.words[0]![1] * scale),
-    end: round2(s.words[s.words.length - 1]![2] * scale),
+    start: round2(s.words[0][1] * scale),
+    end: round2(s.words[s.words.length - 1][2] * scale),
     text: s.text,
     tokens: s.tokens,
     temperature: 0.0,
@@ -227,7 +227,7 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
     try {
       const headers = new Headers();
       for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
-      form = await new Request(`http://127.0.0.1${req.url}`, { method: 'POST', headers, body: Readable.toWeb(req) as ReadableStream, duplex: 'half' } as RequestInit).formData();
+      form = await new Request(`http://127.0.0.1${req.url}`, { method: 'POST', headers, body: Readable.toWeb(req) as ReadableStream, duplex: 'half' }).formData();
     } catch (err) {
       throw new ApiError(400, `malformed multipart body: ${(err as Error).message}`, 'invalid_multipart');
     }

@@ -65,13 +65,13 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   for (;;) {
     try {
       const value = await probe();
-      if (value !== undefined && value !== null && value !== false) return value as T;
+      if (value !== undefined && value !== null && value !== false) return value;
     } catch (err) {
       if (err instanceof GiveUp) throw err;
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)})` : ''}`);
     }
     await sleep(intervalMs);
   }
@@ -599,7 +599,7 @@ export async function mapLimit<T, R>(items: T[], limit: number, task: (item: T, 
   const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
     while (next < items.length) {
       const i = next++;
-      results[i] = await task(items[i]!, i);
+      results[i] = await task(items[i], i);
     }
   });
   await Promise.all(runners);

@@ -24,10 +24,10 @@ export function buildLongRecording(dir: string, minSeconds: number, pauseSec = 0
   let seconds = 0;
   const lengths: Record<string, number> = { 'libri_0870.wav': 7.1, 'goforward.wav': 2.79, 'libri_0880.wav': 2.99, 'libri_0890.wav': 5.3, 'jfk.wav': 11, 'libri_0920.wav': 6.05, 'libri_0930.wav': 3.29 };
   for (let i = 0; seconds < minSeconds; i++) {
-    const [file, id] = CLIPS[i % CLIPS.length]!;
+    const [file, id] = CLIPS[i % CLIPS.length];
     lines.push(`file '${fixture(file)}'`, `file '${silence}'`);
     text.push(refs.get(id)!);
-    seconds += lengths[file]! + pauseSec;
+    seconds += lengths[file] + pauseSec;
   }
   const list = path.join(dir, 'list.txt');
   writeFileSync(list, lines.join('\n') + '\n');

@@ -83,7 +83,7 @@ export function realisticResponse(audioBytes: number, config: ReceivedConfig, re
   const results: Record<string, unknown>[] = [];
   for (let i = 0, windowStart = 0; windowStart + 600 <= durationMs; i++, windowStart += RESULT_WINDOW_MS) {
     const windowEnd = Math.min(durationMs, windowStart + RESULT_WINDOW_MS);
-    const sentence = SENTENCES[i % SENTENCES.length]!;
+    const sentence = SENTENCES[i % SENTENCES.length];
     const tokens = sentence.split(' ');
     const spanStart = windowStart + 120;
     const slot = (windowEnd - 150 - spanStart) / tokens.length;
@@ -166,6 +166,7 @@ export class RivaTestServer {
   static async start(tls?: { cert: Buffer; key: Buffer }): Promise<RivaTestServer> {
     const pkg = grpc.loadPackageDefinition(loadRivaPackageDefinition()) as unknown as Pkg;
     const server = new grpc.Server();
+    // eslint-disable-next-line prefer-const -- assigned once the server is bound, read by the handlers
     let instance: RivaTestServer | undefined;
     server.addService(pkg.nvidia.riva.asr.RivaSpeechRecognition.service, {
       Recognize: (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, callback: grpc.sendUnaryData<unknown>) =>

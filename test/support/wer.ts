@@ -18,11 +18,11 @@ export function editDistance(ref: string[], hyp: string[]): number {
   for (let i = 1; i <= ref.length; i++) {
     const cur = [i];
     for (let j = 1; j <= hyp.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (ref[i - 1] === hyp[j - 1] ? 0 : 1));
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ref[i - 1] === hyp[j - 1] ? 0 : 1));
     }
     prev = cur;
   }
-  return prev[hyp.length]!;
+  return prev[hyp.length];
 }
 
 /**
@@ -45,7 +45,7 @@ export function references(): Map<string, string> {
   const map = new Map<string, string>();
   for (const line of readFileSync(path.join(FIXTURES, 'references.trn'), 'utf8').split('\n')) {
     const m = /^(.*)\s+\(([^)]+)\)\s*$/.exec(line.trim());
-    if (m) map.set(m[2]!, m[1]!.trim());
+    if (m) map.set(m[2], m[1].trim());
   }
   return map;
 }

@@ -9,7 +9,7 @@ describe('planChunks', () => {
     expect(plan[0]).toMatchObject({ start: 0, core_start: 0, core_end: 118.5, end: 118.5 });
     expect(plan[1]).toMatchObject({ start: 118.5, core_end: 236.75 });
     expect(plan[2]).toMatchObject({ core_end: 300, end: 300 });
-    for (let i = 1; i < plan.length; i++) expect(plan[i]!.core_start).toBe(plan[i - 1]!.core_end);
+    for (let i = 1; i < plan.length; i++) expect(plan[i].core_start).toBe(plan[i - 1].core_end);
   });
 
   it('cuts blindly, with overlap, only when no pause of the minimum length lies within ±20 % of the target', () => {
@@ -23,14 +23,14 @@ describe('planChunks', () => {
     expect(planChunks(130, [], { target: 120 })).toHaveLength(1);
     const plan = planChunks(250, [{ start: 121, end: 122 }], { target: 120 });
     expect(plan).toHaveLength(2);
-    expect(plan[1]!.end).toBe(250);
+    expect(plan[1].end).toBe(250);
   });
 
   it('cuts inside a long pause that straddles the window edge', () => {
     const plan = planChunks(400, [{ start: 130, end: 160 }], { target: 120, tolerance: 0.2 });
     // Pause middle (145) is outside the window (96–144): cut at the window's edge inside the pause.
-    expect(plan[0]!.core_end).toBe(144);
-    expect(plan[0]!.cut).toBe('silence');
+    expect(plan[0].core_end).toBe(144);
+    expect(plan[0].cut).toBe('silence');
   });
 });
 

@@ -51,10 +51,10 @@ const longRunning = Object.keys(services).filter((name) => !ONE_SHOT.includes(na
 
 /** Variable names defined in .env.example, set (`VAR=`) or shown commented out (`# VAR=`). */
 const envExample = read('.env.example');
-const documented = new Set([...envExample.matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]!));
+const documented = new Set([...envExample.matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));
 
 const gatewayEnv = (name: string): Record<string, string> =>
-  Object.fromEntries(Object.entries(services[name]!.environment ?? {}).map(([k, v]) => [k, interpolate(String(v ?? ''))]));
+  Object.fromEntries(Object.entries(services[name].environment ?? {}).map(([k, v]) => [k, interpolate(String(v ?? ''))]));
 
 describe('docker-compose.dev.yml', () => {
   it('has the data services, the gateway roles, the one-shots and the engines', () => {
@@ -65,29 +65,29 @@ describe('docker-compose.dev.yml', () => {
 
   it('gives every long-running service a healthcheck, and none to the one-shots', () => {
     for (const name of longRunning) {
-      const hc = services[name]!.healthcheck;
+      const hc = services[name].healthcheck;
       expect({ name, test: hc?.test, disabled: hc?.disable ?? false }).toEqual({ name, test: expect.anything(), disabled: false });
       const test = Array.isArray(hc!.test) ? hc!.test : ['CMD-SHELL', hc!.test!];
       expect(['CMD', 'CMD-SHELL']).toContain(test[0]);
       expect(test.length).toBeGreaterThan(1);
     }
     for (const name of ONE_SHOT) {
-      expect(services[name]!.restart).toBe('no');
-      expect(services[name]!.healthcheck?.test === undefined || services[name]!.healthcheck?.disable === true).toBe(true);
+      expect(services[name].restart).toBe('no');
+      expect(services[name].healthcheck?.test === undefined || services[name].healthcheck?.disable === true).toBe(true);
     }
   });
 
   it('orders start-up with depends_on conditions: healthy services, completed one-shots', () => {
     for (const role of ['api', 'worker']) {
-      expect(services[role]!.depends_on).toEqual({
+      expect(services[role].depends_on).toEqual({
         postgres: { condition: 'service_healthy' },
         redis: { condition: 'service_healthy' },
         'minio-init': { condition: 'service_completed_successfully' },
         migrate: { condition: 'service_completed_successfully' },
       });
     }
-    expect(services.migrate!.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
-    expect(services['minio-init']!.depends_on).toEqual({ minio: { condition: 'service_healthy' } });
+    expect(services.migrate.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+    expect(services['minio-init'].depends_on).toEqual({ minio: { condition: 'service_healthy' } });
     // Whatever depends on what: one-shots must have completed, long-running services be healthy.
     for (const [name, service] of Object.entries(services)) {
       for (const [dep, { condition }] of Object.entries(service.depends_on ?? {})) {
@@ -98,22 +98,22 @@ describe('docker-compose.dev.yml', () => {
   });
 
   it('keeps the worker scalable: no container_name, no published ports', () => {
-    const worker = services.worker!;
+    const worker = services.worker;
     expect(worker.container_name).toBeUndefined();
     expect(worker.ports).toBeUndefined();
     expect(gatewayEnv('worker').APP_ROLE).toBe('worker');
     expect(gatewayEnv('api').APP_ROLE).toBe('api');
-    expect(services.api!.ports).toEqual(['${GATEWAY_PORT:-8000}:8000']);
+    expect(services.api.ports).toEqual(['${GATEWAY_PORT:-8000}:8000']);
     // No service pins a container name (it would block --scale and parallel projects).
     for (const [name, service] of Object.entries(services)) expect({ name, container_name: service.container_name }).toEqual({ name, container_name: undefined });
   });
 
   it('runs the api, worker and migrate from the gateway image built from the root Dockerfile', () => {
     for (const name of ['api', 'worker', 'migrate']) {
-      expect(services[name]!.build).toEqual({ context: '.', dockerfile: 'Dockerfile' });
-      expect(services[name]!.image).toBe(services.api!.image);
+      expect(services[name].build).toEqual({ context: '.', dockerfile: 'Dockerfile' });
+      expect(services[name].image).toBe(services.api.image);
     }
-    expect(services.migrate!.command).toEqual(['node', 'node_modules/typeorm/cli.js', 'migration:run', '-d', 'dist/src/database/data-source.js']);
+    expect(services.migrate.command).toEqual(['node', 'node_modules/typeorm/cli.js', 'migration:run', '-d', 'dist/src/database/data-source.js']);
     expect(existsSync(path.join(ROOT, 'src/database/data-source.ts'))).toBe(true);
   });
 
@@ -129,15 +129,15 @@ describe('docker-compose.dev.yml', () => {
         RIVA_URI: 'riva:50051',
       });
       for (const key of ['DATABASE_URL', 'REDIS_URL', 'MINIO_ENDPOINT', 'WHISPER_ROCM_URL', 'WHISPERX_SERVICE_URL', 'RIVA_URI']) {
-        expect({ role, key, host: host(env[key]!) in services }).toEqual({ role, key, host: true });
+        expect({ role, key, host: host(env[key]) in services }).toEqual({ role, key, host: true });
       }
-      expect(host(env.DATABASE_URL!)).toBe('postgres');
-      expect(host(env.MINIO_ENDPOINT!)).toBe('minio');
+      expect(host(env.DATABASE_URL)).toBe('postgres');
+      expect(host(env.MINIO_ENDPOINT)).toBe('minio');
       // The MinIO credentials the gateway uses are the ones the server and the bucket job get.
-      expect(env.MINIO_ACCESS_KEY).toBe(interpolate(String(services.minio!.environment!.MINIO_ROOT_USER)));
-      expect(env.MINIO_SECRET_KEY).toBe(interpolate(String(services.minio!.environment!.MINIO_ROOT_PASSWORD)));
+      expect(env.MINIO_ACCESS_KEY).toBe(interpolate(String(services.minio.environment!.MINIO_ROOT_USER)));
+      expect(env.MINIO_SECRET_KEY).toBe(interpolate(String(services.minio.environment!.MINIO_ROOT_PASSWORD)));
       // The database password matches the postgres service's.
-      expect(new URL(env.DATABASE_URL!).password).toBe(interpolate(String(services.postgres!.environment!.POSTGRES_PASSWORD)));
+      expect(new URL(env.DATABASE_URL).password).toBe(interpolate(String(services.postgres.environment!.POSTGRES_PASSWORD)));
       // GPU engines stay off until their profile is started and their flag set.
       expect([env.WHISPER_ROCM_ENABLED, env.WHISPERX_ENABLED, env.RIVA_ENABLED]).toEqual(['false', 'false', 'false']);
     }
@@ -151,15 +151,15 @@ describe('docker-compose.dev.yml', () => {
   });
 
   it('runs Redis with the append-only file on a volume', () => {
-    const command = services.redis!.command as string[];
+    const command = services.redis.command as string[];
     expect(command[0]).toBe('redis-server');
     expect(command.join(' ')).toMatch(/--appendonly yes/);
     expect(command.join(' ')).toMatch(/--maxmemory-policy noeviction/);
-    expect(services.redis!.healthcheck!.test).toEqual(['CMD', 'redis-cli', 'ping']);
+    expect(services.redis.healthcheck!.test).toEqual(['CMD', 'redis-cli', 'ping']);
   });
 
   it('creates the bucket with a one-shot minio/mc job', () => {
-    const init = services['minio-init']!;
+    const init = services['minio-init'];
     expect(init.image).toMatch(/^minio\/mc:RELEASE\./);
     const script = ([] as string[]).concat(init.command ?? []).join('\n');
     expect(script).toMatch(/mc alias set local http:\/\/minio:9000/);
@@ -168,7 +168,7 @@ describe('docker-compose.dev.yml', () => {
   });
 
   it('gives whisper-rocm the AMD GPU devices, groups and seccomp setting of its README', () => {
-    const rocm = services['whisper-rocm']!;
+    const rocm = services['whisper-rocm'];
     expect(rocm.build).toEqual({ context: 'engines/whisper-rocm' });
     expect(existsSync(path.join(ROOT, 'engines/whisper-rocm/Dockerfile'))).toBe(true);
     expect(rocm.devices).toEqual(expect.arrayContaining(['/dev/kfd', '/dev/dri']));
@@ -179,16 +179,16 @@ describe('docker-compose.dev.yml', () => {
 
   it('reserves an NVIDIA GPU for whisperx and riva', () => {
     for (const name of ['whisperx', 'riva']) {
-      const devices = services[name]!.deploy?.resources?.reservations?.devices ?? [];
+      const devices = services[name].deploy?.resources?.reservations?.devices ?? [];
       expect(devices).toEqual([expect.objectContaining({ driver: 'nvidia', capabilities: ['gpu'] })]);
     }
-    expect(services.whisperx!.build).toEqual({ context: 'engines/whisperx' });
+    expect(services.whisperx.build).toEqual({ context: 'engines/whisperx' });
     expect(existsSync(path.join(ROOT, 'engines/whisperx/Dockerfile'))).toBe(true);
-    expect(services.whisperx!.environment).toHaveProperty('HF_TOKEN');
+    expect(services.whisperx.environment).toHaveProperty('HF_TOKEN');
   });
 
   it('puts the Riva NIM behind the riva profile, with the NGC key', () => {
-    const riva = services.riva!;
+    const riva = services.riva;
     expect(riva.profiles).toEqual(['riva']);
     expect(interpolate(riva.image!)).toMatch(/^nvcr\.io\/nim\/nvidia\/[a-z0-9.-]+-asr:\d[\w.-]*$/);
     expect(riva.environment).toMatchObject({ NGC_API_KEY: '${NGC_API_KEY:-}', NIM_GRPC_API_PORT: '50051' });
@@ -212,7 +212,7 @@ describe('docker-compose.dev.yml', () => {
   });
 
   it('documents every variable it references in .env.example', () => {
-    const referenced = new Set([...composeText.matchAll(/(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!));
+    const referenced = new Set([...composeText.matchAll(/(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]));
     expect(referenced.size).toBeGreaterThan(10);
     expect([...referenced].filter((v) => !documented.has(v))).toEqual([]);
   });
@@ -220,7 +220,7 @@ describe('docker-compose.dev.yml', () => {
   it('declares every named volume it mounts', () => {
     for (const [name, service] of Object.entries(services)) {
       for (const mount of (service as { volumes?: string[] }).volumes ?? []) {
-        const source = mount.split(':')[0]!;
+        const source = mount.split(':')[0];
         if (!source.startsWith('.') && !source.startsWith('/')) expect({ name, source, declared: source in (compose.volumes ?? {}) }).toEqual({ name, source, declared: true });
       }
     }
@@ -252,12 +252,12 @@ describe('.env.example', () => {
   });
 
   it('sets no variable twice', () => {
-    const names = [...envExample.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]!);
+    const names = [...envExample.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]);
     expect(names.filter((n, i) => names.indexOf(n) !== i)).toEqual([]);
   });
 
   it('has defaults the gateway accepts as they stand', () => {
-    const env = Object.fromEntries([...envExample.matchAll(/^([A-Z][A-Z0-9_]*)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
+    const env = Object.fromEntries([...envExample.matchAll(/^([A-Z][A-Z0-9_]*)=(.*)$/gm)].map((m) => [m[1], m[2]]));
     for (const cls of [AppConfig, PocketsphinxConfig, WhisperRocmConfig, OpenAiConfig, WhisperxConfig, RivaConfig] as (new () => object)[]) {
       expect({ section: cls.name, problems: parseEnv(cls, env).problems }).toEqual({ section: cls.name, problems: [] });
     }
@@ -277,13 +277,13 @@ describe('Dockerfile (gateway image)', () => {
     if (/^FROM\s/i.test(line)) stages.push([line]);
     else stages.at(-1)?.push(line);
   }
-  const build = stages[0]!;
+  const build = stages[0];
   const runtime = stages.at(-1)!;
 
   it('is multi-stage on a pinned node 20 bookworm-slim base', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     for (const stage of stages) {
-      const image = stage[0]!.split(/\s+/)[1]!;
+      const image = stage[0].split(/\s+/)[1];
       expect(image).toMatch(/^node:20(\.\d+){0,2}-bookworm-slim$/);
     }
   });

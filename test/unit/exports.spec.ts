@@ -34,7 +34,7 @@ function parseSrt(srt: string): ParsedCue[] {
       if (!m) throw new Error(`bad SRT timing line: ${timing}`);
       expect(lines.length).toBeGreaterThan(0);
       for (const line of lines) expect(line.trim()).not.toBe('');
-      return { index: Number(index), start: toSec(m[1]!, m[2]!, m[3]!, m[4]!), end: toSec(m[5]!, m[6]!, m[7]!, m[8]!), lines };
+      return { index: Number(index), start: toSec(m[1], m[2], m[3], m[4]), end: toSec(m[5], m[6], m[7], m[8]), lines };
     });
 }
 
@@ -46,7 +46,7 @@ function parseVtt(vtt: string): ParsedCue[] {
     const [timing, ...lines] = block.split('\n');
     const m = /^(\d{2,}):(\d{2}):(\d{2})\.(\d{3}) --> (\d{2,}):(\d{2}):(\d{2})\.(\d{3})$/.exec(timing ?? '');
     if (!m) throw new Error(`bad VTT timing line: ${timing}`);
-    return { start: toSec(m[1]!, m[2]!, m[3]!, m[4]!), end: toSec(m[5]!, m[6]!, m[7]!, m[8]!), lines };
+    return { start: toSec(m[1], m[2], m[3], m[4]), end: toSec(m[5], m[6], m[7], m[8]), lines };
   });
 }
 
@@ -54,11 +54,11 @@ function parseVtt(vtt: string): ParsedCue[] {
 function vttVoice(lines: string[]): { voice: string | null; text: string } {
   const body = lines.join('\n');
   const m = /^<v ([^>]+)>([\s\S]*)<\/v>$/.exec(body);
-  const inner = m ? m[2]! : body;
+  const inner = m ? m[2] : body;
   expect(inner).not.toMatch(/[<>]/);
   expect(inner).not.toMatch(/&(?!amp;|lt;|gt;)/);
   const unescape = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-  return { voice: m ? unescape(m[1]!) : null, text: unescape(inner) };
+  return { voice: m ? unescape(m[1]) : null, text: unescape(inner) };
 }
 
 /** Words with even timing across [start, end], as an aligner would give them. */
@@ -88,7 +88,7 @@ function expectWellFormed(cues: ParsedCue[], segments: Segment[]): void {
     expect(cue.end).toBeLessThanOrEqual(last + 1e-9);
     // Each cue lies inside one segment (times printed to the millisecond).
     expect(segments.some((s) => cue.start >= s.start - 0.0005 && cue.end <= s.end + 0.0005)).toBe(true);
-    if (i > 0) expect(cue.start).toBeGreaterThanOrEqual(cues[i - 1]!.end);
+    if (i > 0) expect(cue.start).toBeGreaterThanOrEqual(cues[i - 1].end);
     if (cue.index !== undefined) expect(cue.index).toBe(i + 1);
   });
 }
@@ -112,11 +112,11 @@ describe('subtitle exports', () => {
     // Nothing lost or reordered: the cues read back as the segment text.
     expect(cues.map((c) => c.lines.join(' ')).join(' ')).toBe(LONG_TEXT);
     // Cue times come from the words: the first cue starts at the first word, the last ends at the last word.
-    const words = result.segments[0]!.words;
-    expect(cues[0]!.start).toBeCloseTo(words[0]!.start, 3);
+    const words = result.segments[0].words;
+    expect(cues[0].start).toBeCloseTo(words[0].start, 3);
     expect(cues.at(-1)!.end).toBeCloseTo(words.at(-1)!.end, 3);
     // No speakers: no labels.
-    expect(cues.some((c) => c.lines[0]!.startsWith('['))).toBe(false);
+    expect(cues.some((c) => c.lines[0].startsWith('['))).toBe(false);
   });
 
   it('breaks a full cue after punctuation when there is a comma in its second half', () => {
@@ -125,15 +125,15 @@ describe('subtitle exports', () => {
     const result: TranscriptExportSource = { segments: [segment(text, 0, 10)] };
     const cues = buildCues(result);
     expect(cues.length).toBeGreaterThan(1);
-    expect(cues[0]!.lines.join(' ').endsWith('budget,')).toBe(true);
-    expect(cues[1]!.lines.join(' ').startsWith('then')).toBe(true);
+    expect(cues[0].lines.join(' ').endsWith('budget,')).toBe(true);
+    expect(cues[1].lines.join(' ').startsWith('then')).toBe(true);
   });
 
   it('wraps two-line cues into lines of similar length, and keeps an over-long word whole', () => {
     const text = 'The committee met on Tuesday to review the budget,';
-    expect(buildCues({ segments: [segment(text, 0, 4)] })[0]!.lines).toEqual(['The committee met on Tuesday', 'to review the budget,']);
+    expect(buildCues({ segments: [segment(text, 0, 4)] })[0].lines).toEqual(['The committee met on Tuesday', 'to review the budget,']);
     const long = 'see https://example.org/a/really/long/path/that/cannot/be/wrapped/anywhere now';
-    const lines = buildCues({ segments: [segment(long, 0, 4, null, false)] })[0]!.lines;
+    const lines = buildCues({ segments: [segment(long, 0, 4, null, false)] })[0].lines;
     expect(lines.join(' ')).toBe(long);
     expect(lines).toContain('https://example.org/a/really/long/path/that/cannot/be/wrapped/anywhere');
   });
@@ -145,7 +145,7 @@ describe('subtitle exports', () => {
     for (const cue of cues) {
       expect(cue.end - cue.start).toBeLessThanOrEqual(3);
       expect(cue.lines).toHaveLength(1);
-      expect(cue.lines[0]!.length).toBeLessThanOrEqual(30);
+      expect(cue.lines[0].length).toBeLessThanOrEqual(30);
     }
     expect(cues.map((c) => c.lines[0]).join(' ')).toBe(LONG_TEXT);
   });
@@ -166,8 +166,8 @@ describe('subtitle exports', () => {
       '[Speaker 2] much better thank you',
     ]);
     // The speaker change cuts at the first word of the new speaker.
-    expect(srt[1]!.start).toBeCloseTo(first.words[6]!.start, 3);
-    expect(srt[0]!.end).toBeLessThanOrEqual(srt[1]!.start);
+    expect(srt[1].start).toBeCloseTo(first.words[6].start, 3);
+    expect(srt[0].end).toBeLessThanOrEqual(srt[1].start);
 
     const vtt = parseVtt(toVtt(result));
     expect(vtt.map((c) => vttVoice(c.lines))).toEqual([
@@ -196,8 +196,8 @@ describe('subtitle exports', () => {
     const vtt = toVtt(result);
     expect(vtt).toContain('<v R&amp;D &lt;lead&gt;>if a &lt; b &amp;&amp; c &gt; d then &lt;b&gt;stop&lt;/b&gt;</v>');
     const [cue] = parseVtt(vtt);
-    expect(vttVoice(cue!.lines)).toEqual({ voice: 'R&D <lead>', text: 'if a < b && c > d then <b>stop</b>' });
-    expect(parseSrt(toSrt(result))[0]!.lines.join(' ')).toBe('[R&D <lead>] if a < b && c > d then <b>stop</b>');
+    expect(vttVoice(cue.lines)).toEqual({ voice: 'R&D <lead>', text: 'if a < b && c > d then <b>stop</b>' });
+    expect(parseSrt(toSrt(result))[0].lines.join(' ')).toBe('[R&D <lead>] if a < b && c > d then <b>stop</b>');
   });
 
   it('uses segments as they are when there are no words', () => {
@@ -227,16 +227,16 @@ describe('subtitle exports', () => {
     const segments = [segment('i think we should wait', 0, 3, 0), segment('no no', 2.5, 3.5, 1)];
     const cues = parseSrt(toSrt({ segments }));
     expect(cues).toHaveLength(2);
-    expect(cues[0]!.end).toBeLessThanOrEqual(cues[1]!.start);
+    expect(cues[0].end).toBeLessThanOrEqual(cues[1].start);
     for (const cue of cues) expect(cue.end).toBeGreaterThan(cue.start);
   });
 
   it('clamps word times that drift outside their segment', () => {
     const seg = segment('drifting words here', 2, 4);
-    seg.words[0]!.start = 1.7;
+    seg.words[0].start = 1.7;
     seg.words.at(-1)!.end = 4.4;
     const [cue] = parseSrt(toSrt({ segments: [seg] }));
-    expect([cue!.start, cue!.end]).toEqual([2, 4]);
+    expect([cue.start, cue.end]).toEqual([2, 4]);
   });
 
   it('attaches punctuation-only tokens to the previous word and joins CJK words without spaces', () => {
@@ -246,9 +246,9 @@ describe('subtitle exports', () => {
       { word: ' world', start: 0.5, end: 0.9, confidence: 1, speaker_tag: null },
       { word: '.', start: 0.9, end: 0.9, confidence: 1, speaker_tag: null },
     ];
-    expect(buildCues({ segments: [{ start: 0, end: 1, text: 'Hello, world.', speaker_tag: null, confidence: 1, words }] })[0]!.lines).toEqual(['Hello, world.']);
+    expect(buildCues({ segments: [{ start: 0, end: 1, text: 'Hello, world.', speaker_tag: null, confidence: 1, words }] })[0].lines).toEqual(['Hello, world.']);
     const zh: Word[] = ['你好', '世界'].map((w, i) => ({ word: w, start: i, end: i + 0.8, confidence: 1, speaker_tag: null }));
-    expect(buildCues({ language: 'zh', segments: [{ start: 0, end: 2, text: '你好世界', speaker_tag: null, confidence: 1, words: zh }] })[0]!.lines).toEqual(['你好世界']);
+    expect(buildCues({ language: 'zh', segments: [{ start: 0, end: 2, text: '你好世界', speaker_tag: null, confidence: 1, words: zh }] })[0].lines).toEqual(['你好世界']);
   });
 
   it('prints hours past one hour in both formats', () => {
@@ -337,7 +337,7 @@ describe('content negotiation', () => {
 
   it('keeps the whole export name within 200 UTF-8 bytes, extension included', () => {
     const header = exportContentDisposition(`${'会議'.repeat(150)}.wav`, 'vtt');
-    const name = decodeURIComponent(/filename\*=UTF-8''(.+)$/.exec(header)![1]!);
+    const name = decodeURIComponent(/filename\*=UTF-8''(.+)$/.exec(header)![1]);
     expect(name.endsWith('.vtt')).toBe(true);
     expect(Buffer.byteLength(name)).toBeLessThanOrEqual(200);
     expect(name).toBe(`${'会議'.repeat(32)}会.vtt`);

@@ -29,7 +29,7 @@ describe('GatewayLogger (pino)', () => {
     logger.warn('engine whisper-rocm is unavailable', 'EngineHealthService');
     const [first, second] = out.lines;
     expect(first).toMatchObject({ level: 'info', msg: 'gateway listening', context: 'Bootstrap', role: 'api', pid: process.pid });
-    expect(new Date(first!.time as string).toISOString()).toBe(first!.time);
+    expect(new Date(first.time as string).toISOString()).toBe(first.time);
     expect(second).toMatchObject({ level: 'warn', msg: 'engine whisper-rocm is unavailable', context: 'EngineHealthService' });
   });
 
@@ -49,7 +49,7 @@ describe('GatewayLogger (pino)', () => {
     expect(lines[0]).toMatchObject({ chunks: 3, msg: 'chunk planned' });
     expect(lines[1]).toMatchObject({ audio_sec: 61.2 });
     expect(lines[3]).toMatchObject({ attempt: 3, msg: 'job failed', err: { type: 'Error', message: 'ENGINE_TIMEOUT after 600 s' } });
-    expect((lines[3]!.err as { stack: string }).stack).toMatch(/ENGINE_TIMEOUT after 600 s\n\s+at /);
+    expect((lines[3].err as { stack: string }).stack).toMatch(/ENGINE_TIMEOUT after 600 s\n\s+at /);
   });
 
   it('never writes an authorization header or API key value', () => {
@@ -77,7 +77,7 @@ describe('GatewayLogger (pino)', () => {
     logger.error(err, 'Runner');
     const [withStack, fromError] = out.lines;
     expect(withStack).toMatchObject({ level: 'error', msg: 'unhandled', context: 'ApiErrorFilter' });
-    expect(withStack!.stack).toBe(err.stack);
+    expect(withStack.stack).toBe(err.stack);
     expect(fromError).toMatchObject({ level: 'error', msg: 'connection refused', context: 'Runner', err: { message: 'connection refused' } });
   });
 

@@ -2,7 +2,7 @@ import type { Segment, TranscriptionResult, Word } from '../../src/engines/engin
 import { mergePieces, type PiecePlacement } from '../../src/transcription/long-audio/merge.js';
 
 const w = (word: string, start: number, end: number, speaker_tag: number | null = null): Word => ({ word, start, end, confidence: 0.9, speaker_tag });
-const seg = (words: Word[]): Segment => ({ start: words[0]!.start, end: words[words.length - 1]!.end, text: words.map((x) => x.word).join(' '), speaker_tag: null, confidence: 0.9, words });
+const seg = (words: Word[]): Segment => ({ start: words[0].start, end: words[words.length - 1].end, text: words.map((x) => x.word).join(' '), speaker_tag: null, confidence: 0.9, words });
 const result = (segments: Segment[], language = 'en'): TranscriptionResult => ({
   text: segments.map((s) => s.text).join(' '), language, duration_sec: 0, segments, warnings: [], engine: { id: 'pocketsphinx', model: 'en-us' },
 });
@@ -15,7 +15,7 @@ describe('mergePieces', () => {
     ];
     const merged = mergePieces(pieces, new Map([[1, result([seg([w('world', 1, 1.5)])])], [0, result([seg([w('hello', 2, 2.4)])])]]), 20);
     expect(merged.text).toBe('hello world');
-    expect(merged.segments[1]!.words[0]).toMatchObject({ word: 'world', start: 11, end: 11.5 });
+    expect(merged.segments[1].words[0]).toMatchObject({ word: 'world', start: 11, end: 11.5 });
   });
 
   it('keeps each word of an overlap exactly once: in the piece whose core holds its midpoint', () => {

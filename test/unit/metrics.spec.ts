@@ -22,15 +22,15 @@ function parseMetrics(text: string): { samples: Sample[]; types: Record<string, 
     if (line === '') continue;
     const type = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line);
     if (type) {
-      types[type[1]!] = type[2]!;
+      types[type[1]] = type[2]!;
       continue;
     }
     if (line.startsWith('# HELP ')) continue;
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!m) throw new Error(`not a Prometheus sample line: ${line}`);
     const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    samples.push({ name: m[1]!, labels, value: Number(m[3]) });
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2]!;
+    samples.push({ name: m[1], labels, value: Number(m[3]) });
   }
   return { samples, types };
 }
@@ -136,7 +136,9 @@ describe('MetricsService', () => {
     metrics.setQueueDepthCollector(() => ({ waiting: 9, active: 1 }), 'chunks-whisper-rocm');
     expect(calls).toBe(0);
 
-    let { samples, types } = await scrape(metrics);
+    const first = await scrape(metrics);
+    const { types } = first;
+    let { samples } = first;
     expect(calls).toBe(1);
     expect(types.gateway_queue_depth).toBe('gauge');
     expect(value(samples, 'gateway_queue_depth', { queue: 'transcription', state: 'waiting' })).toBe(4);
@@ -234,7 +236,7 @@ describe('GET /metrics', () => {
     const dir = path.join(process.cwd(), 'src/metrics');
     for (const file of readdirSync(dir)) {
       const source = readFileSync(path.join(dir, file), 'utf8');
-      const imports = [...source.matchAll(/from '(\.\.\/[^']+)'/g)].map((m) => m[1]!);
+      const imports = [...source.matchAll(/from '(\.\.\/[^']+)'/g)].map((m) => m[1]);
       expect({ file, imports: imports.filter((i) => /^\.\.\/(jobs|engines)\//.test(i)) }).toEqual({ file, imports: [] });
     }
   });

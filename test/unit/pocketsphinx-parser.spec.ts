@@ -24,8 +24,8 @@ describe('parsePocketsphinxOutput', () => {
 
   it('makes one segment per utterance with its words in order', () => {
     expect(segments).toHaveLength(2);
-    expect(segments[0]!.words.map((w) => w.word)).toEqual(['he', 'was', 'not', 'an', 'man']);
-    expect(segments[1]!.text).toBe('go meters');
+    expect(segments[0].words.map((w) => w.word)).toEqual(['he', 'was', 'not', 'an', 'man']);
+    expect(segments[1].text).toBe('go meters');
   });
 
   it('drops utterance marks, silence and fillers, and strips pronunciation variants', () => {
@@ -35,10 +35,10 @@ describe('parsePocketsphinxOutput', () => {
   });
 
   it('keeps times in seconds from the start of the file and clamps posteriors to 0..1', () => {
-    expect(segments[1]!.start).toBeCloseTo(6.46, 3);
-    expect(segments[1]!.end).toBeCloseTo(8.11, 3);
-    expect(segments[1]!.words[1]!.confidence).toBe(1);
-    expect(segments[0]!.confidence).toBeCloseTo((0.993322 + 0.993222 + 0.998501 + 0.54702 + 0.753797) / 5, 2);
+    expect(segments[1].start).toBeCloseTo(6.46, 3);
+    expect(segments[1].end).toBeCloseTo(8.11, 3);
+    expect(segments[1].words[1].confidence).toBe(1);
+    expect(segments[0].confidence).toBeCloseTo((0.993322 + 0.993222 + 0.998501 + 0.54702 + 0.753797) / 5, 2);
   });
 
   it('returns no segments for output without words', () => {

@@ -68,7 +68,7 @@ describe('SharedRateLimiter (Redis)', () => {
       [true, 1, 'redis'],
       [true, 0, 'redis'],
     ]);
-    expect(taken[0]!.resetSec).toBe(60);
+    expect(taken[0].resetSec).toBe(60);
     const refused = await l.take('key:a', [all(3)]);
     expect(refused).toMatchObject({ allowed: false, bucket: all(3), remaining: 0, source: 'redis' });
     expect(refused.resetSec).toBeGreaterThanOrEqual(1);
@@ -118,7 +118,7 @@ describe('SharedRateLimiter (Redis)', () => {
   it('shares the counts between limiters on separate connections, as between API replicas', async () => {
     const replicas = [await limiter(), await limiter()];
     // 30 concurrent requests, alternating between the two: exactly the limit gets through.
-    const decisions = await Promise.all(Array.from({ length: 30 }, (_, i) => replicas[i % 2]!.take('key:shared', [all(10)])));
+    const decisions = await Promise.all(Array.from({ length: 30 }, (_, i) => replicas[i % 2].take('key:shared', [all(10)])));
     expect(decisions.filter((d) => d.allowed)).toHaveLength(10);
     expect(decisions.filter((d) => !d.allowed).every((d) => d.resetSec >= 1 && d.resetSec <= 60)).toBe(true);
     expect(decisions.every((d) => d.source === 'redis')).toBe(true);

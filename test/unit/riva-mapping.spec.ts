@@ -18,7 +18,7 @@ describe('mapRivaResponse', () => {
       response([result('a b c', [word(500, 400, 'a', { confidence: 1.7 }), word(300, 900, 'b', { confidence: 0 }), word(2900, 3500, 'c', { confidence: 0.3333 })])]),
       { durationSec: 3, diarization: false },
     );
-    expect(segments[0]!.words).toEqual([
+    expect(segments[0].words).toEqual([
       { word: 'a', start: 0.5, end: 0.5, confidence: null, speaker_tag: null },
       { word: 'b', start: 0.5, end: 0.9, confidence: null, speaker_tag: null },
       { word: 'c', start: 2.9, end: 3, confidence: 0.333, speaker_tag: null },
@@ -28,9 +28,9 @@ describe('mapRivaResponse', () => {
 
   it('speaker tag 0 stays unattributed; tags are ignored when diarization was not asked for', () => {
     const words = [word(0, 100, 'x', { speaker_tag: 0 }), word(100, 200, 'y', { speaker_tag: 3 })];
-    expect(mapRivaResponse(response([result('x y', words)]), { durationSec: 1, diarization: true }).segments[0]!.words.map((w) => w.speaker_tag)).toEqual([null, 2]);
-    expect(mapRivaResponse(response([result('x y', words)]), { durationSec: 1, diarization: true }).segments[0]!.speaker_tag).toBe(2);
-    expect(mapRivaResponse(response([result('x y', words)]), { durationSec: 1, diarization: false }).segments[0]!.speaker_tag).toBeNull();
+    expect(mapRivaResponse(response([result('x y', words)]), { durationSec: 1, diarization: true }).segments[0].words.map((w) => w.speaker_tag)).toEqual([null, 2]);
+    expect(mapRivaResponse(response([result('x y', words)]), { durationSec: 1, diarization: true }).segments[0].speaker_tag).toBe(2);
+    expect(mapRivaResponse(response([result('x y', words)]), { durationSec: 1, diarization: false }).segments[0].speaker_tag).toBeNull();
   });
 
   it('skips empty results, spans a result without words up to its audio_processed, and reports the language', () => {
@@ -48,7 +48,7 @@ describe('mapRivaResponse', () => {
       ['hello there', 1, 1.9],
       ['no words here', 1.9, 4],
     ]);
-    expect(segments[1]!.confidence).toBeNull();
+    expect(segments[1].confidence).toBeNull();
   });
 
   it('throws on a response that is not a RecognizeResponse', () => {

@@ -37,12 +37,12 @@ describe('Riva proto wire format', () => {
     expect(root.lookupService('grpc.health.v1.Health').methods.Check).toBeDefined();
     expect(root.lookupEnum('nvidia.riva.AudioEncoding').values).toEqual({ ENCODING_UNSPECIFIED: 0, LINEAR_PCM: 1, FLAC: 2, MULAW: 3, OGGOPUS: 4, ALAW: 20 });
     expect(root.lookupEnum('grpc.health.v1.HealthCheckResponse.ServingStatus').values).toMatchObject({ UNKNOWN: 0, SERVING: 1, NOT_SERVING: 2 });
-    const field = (type: string, name: string) => root.lookupType(type).fields[name]!;
+    const field = (type: string, name: string) => root.lookupType(type).fields[name];
     expect(field('nvidia.riva.asr.RecognizeRequest', 'id').id).toBe(100);
     expect(field('nvidia.riva.asr.RecognitionConfig', 'custom_configuration')).toMatchObject({ id: 24, keyType: 'string', type: 'string' });
     expect(field('nvidia.riva.asr.RecognitionConfig', 'endpointing_config')).toMatchObject({ id: 25, options: { proto3_optional: true } });
     expect(field('nvidia.riva.asr.StreamingRecognitionResult', 'pipeline_states')).toMatchObject({ id: 7, options: { proto3_optional: true } });
-    expect(root.lookupType('nvidia.riva.asr.StreamingRecognizeRequest').oneofs.streaming_request!.oneof).toEqual(['streaming_config', 'audio_content']);
+    expect(root.lookupType('nvidia.riva.asr.StreamingRecognizeRequest').oneofs.streaming_request.oneof).toEqual(['streaming_config', 'audio_content']);
     expect(field('nvidia.riva.asr.EndpointingConfig', 'stop_history_eou').id).toBe(5);
     expect(field('nvidia.riva.asr.EndpointingConfig', 'stop_threshold_eou').id).toBe(6);
   });
@@ -128,10 +128,10 @@ describe('Riva proto wire format', () => {
       string,
       { path: string; responseDeserialize: (b: Buffer) => unknown; requestSerialize: (v: unknown) => Buffer }
     >;
-    expect(recognize.Recognize!.path).toBe('/nvidia.riva.asr.RivaSpeechRecognition/Recognize');
-    const decoded = recognize.Recognize!.responseDeserialize(Buffer.from(responseBytes.replace(/ /g, ''), 'hex')) as Parameters<typeof mapRivaResponse>[0];
-    expect(decoded.results[0]!.alternatives[0]!.words[0]).toEqual({ start_time: 1200, end_time: 1500, word: 'Hi.', confidence: 0.75, speaker_tag: 2, language_code: '' });
-    expect(decoded.results[0]!.channel_tag).toBe(0);
+    expect(recognize.Recognize.path).toBe('/nvidia.riva.asr.RivaSpeechRecognition/Recognize');
+    const decoded = recognize.Recognize.responseDeserialize(Buffer.from(responseBytes.replace(/ /g, ''), 'hex')) as Parameters<typeof mapRivaResponse>[0];
+    expect(decoded.results[0].alternatives[0].words[0]).toEqual({ start_time: 1200, end_time: 1500, word: 'Hi.', confidence: 0.75, speaker_tag: 2, language_code: '' });
+    expect(decoded.results[0].channel_tag).toBe(0);
     const { segments, language } = mapRivaResponse(decoded, { durationSec: 2, diarization: true });
     expect(language).toBe('en-US');
     expect(segments).toEqual([
@@ -139,7 +139,7 @@ describe('Riva proto wire format', () => {
     ]);
 
     // The request serializer (enums given by name) wraps the config in RecognizeRequest.config (1) and audio in field 2.
-    const request = recognize.Recognize!.requestSerialize({ config: { encoding: 'LINEAR_PCM', sample_rate_hertz: 16000 }, audio: Buffer.from([1, 2]), id: { value: 'r' } });
+    const request = recognize.Recognize.requestSerialize({ config: { encoding: 'LINEAR_PCM', sample_rate_hertz: 16000 }, audio: Buffer.from([1, 2]), id: { value: 'r' } });
     expect(hex(request)).toBe(`0a 05 08 01 10 80 7d 12 02 01 02 a2 06 03 0a 01 ${ascii('r')}`);
   });
 });

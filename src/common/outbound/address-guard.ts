@@ -107,7 +107,7 @@ export function guardedLookup(policy: AddressPolicy): LookupFunction {
       .then(
         (usable) => {
           if (options.all) callback(null, usable);
-          else callback(null, usable[0]!.address, usable[0]!.family);
+          else callback(null, usable[0].address, usable[0].family);
         },
         (err: NodeJS.ErrnoException) => callback(err, '', 0),
       );

@@ -88,7 +88,7 @@ function embeddedIPv4(address: ipaddr.IPv6, embedding: Embedding): ipaddr.IPv4 {
   const p = address.parts;
   if (embedding === 'ipv4Mapped') return address.toIPv4Address();
   // 6to4 (RFC 3056) carries it in bits 16–47, NAT64 64:ff9b::/96 (RFC 6052) in the last 32 bits.
-  const [hi, lo] = embedding === '6to4' ? [p[1]!, p[2]!] : [p[6]!, p[7]!];
+  const [hi, lo] = embedding === '6to4' ? [p[1], p[2]] : [p[6], p[7]];
   return new ipaddr.IPv4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]);
 }
 

@@ -70,8 +70,8 @@ function errorFields(text: string): ErrorFields {
     return {
       error_message: typeof message === 'string' ? message : message === undefined ? undefined : JSON.stringify(message),
       error_type: typeof inner.type === 'string' ? inner.type : undefined,
-      error_param: typeof inner.param === 'string' || inner.param === null ? (inner.param as string | null) : undefined,
-      error_code: typeof inner.code === 'string' || typeof inner.code === 'number' || inner.code === null ? (inner.code as string | number | null) : undefined,
+      error_param: typeof inner.param === 'string' || inner.param === null ? (inner.param) : undefined,
+      error_code: typeof inner.code === 'string' || typeof inner.code === 'number' || inner.code === null ? (inner.code) : undefined,
     };
   } catch {
     return { body_excerpt: text.slice(0, EXCERPT_CHARS) };
@@ -274,7 +274,7 @@ export class OpenAiCompatibleEngine implements TranscriptionEngine {
     let text: string;
     try {
       const upload = await multipartUpload({ field: 'file', path: audio.path, filename: 'audio.wav', type: 'audio/wav' }, fields);
-      res = await fetch(url, { method: 'POST', ...upload.init, headers: { ...this.headers(), ...upload.headers }, signal } as RequestInit);
+      res = await fetch(url, { method: 'POST', ...upload.init, headers: { ...this.headers(), ...upload.headers }, signal });
       text = await res.text();
     } catch (err) {
       if (context.signal.aborted) throw this.cancelled(err);

@@ -190,7 +190,7 @@ export function mapVerboseJson(body: VerboseJson, audioDurationSec: number): Map
   if (words.length === 0 && text !== '') notes.push('the engine returned no word timestamps');
 
   for (const word of words) {
-    const segment = segments[segmentIndexFor((word.start + word.end) / 2, segments)]!;
+    const segment = segments[segmentIndexFor((word.start + word.end) / 2, segments)];
     word.start = clamp(word.start, segment.start, segment.end);
     word.end = clamp(word.end, word.start, segment.end);
     segment.words.push(word);

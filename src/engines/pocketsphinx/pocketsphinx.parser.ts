@@ -27,8 +27,8 @@ export function parsePocketsphinxOutput(stdout: string): Segment[] {
     if (words.length > 0) {
       const confidences = words.map((w) => w.confidence ?? 0);
       segments.push({
-        start: words[0]!.start,
-        end: words[words.length - 1]!.end,
+        start: words[0].start,
+        end: words[words.length - 1].end,
         text: words.map((w) => w.word).join(' '),
         speaker_tag: null,
         confidence: round3(confidences.reduce((a, b) => a + b, 0) / confidences.length),
@@ -41,7 +41,7 @@ export function parsePocketsphinxOutput(stdout: string): Segment[] {
     const line = raw.trim();
     const m = WORD_LINE.exec(line);
     if (!m) continue; // hypothesis lines repeat the words; times come only from token lines
-    const token = m[1]!;
+    const token = m[1];
     if (token === '<s>') {
       flush();
       continue;

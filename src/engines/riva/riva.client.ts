@@ -272,10 +272,8 @@ export class RivaClient {
         reject(new RivaCallError(grpc.status.CANCELLED, 'CANCELLED', 'cancelled before the call started', method));
         return;
       }
-      let call: grpc.ClientUnaryCall | undefined;
-      const onAbort = () => call?.cancel();
-      const fn = (client as unknown as Record<string, UnaryMethod>)[method]!;
-      call = fn.call(
+      const fn = (client as unknown as Record<string, UnaryMethod>)[method];
+      const call: grpc.ClientUnaryCall = fn.call(
         client,
         request,
         this.callMetadata(),
@@ -287,6 +285,10 @@ export class RivaClient {
         },
       );
       signal?.addEventListener('abort', onAbort, { once: true });
+      // Declared after the call: the callback runs asynchronously, never before this line.
+      function onAbort() {
+        call.cancel();
+      }
     });
   }
 }

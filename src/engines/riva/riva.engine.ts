@@ -146,8 +146,8 @@ export function mapRivaResponse(
     }
     const text = (alt.transcript ?? '').trim() || words.map((w) => w.word).join(' ');
     if (!text) continue;
-    const previousEnd = segments.length > 0 ? segments[segments.length - 1]!.end : 0;
-    const start = words.length > 0 ? words[0]!.start : clamp(previousEnd, floor, options.durationSec);
+    const previousEnd = segments.length > 0 ? segments[segments.length - 1].end : 0;
+    const start = words.length > 0 ? words[0].start : clamp(previousEnd, floor, options.durationSec);
     const end =
       words.length > 0
         ? Math.max(...words.map((w) => w.end))

@@ -19,7 +19,7 @@ function errorDetail(body: string): string {
   try {
     const parsed = JSON.parse(body) as unknown;
     if (parsed && typeof parsed === 'object' && 'detail' in parsed) {
-      const detail = (parsed as { detail: unknown }).detail;
+      const detail = (parsed).detail;
       // FastAPI's own 422 validation errors carry a list of {loc, msg, type}.
       return typeof detail === 'string' ? detail : JSON.stringify(detail);
     }
@@ -37,7 +37,7 @@ function errorFields(err: unknown): { message: string; code?: string; cause?: un
   if (typeof err !== 'object' || err === null) return { message: String(err) };
   const e = err as { message?: unknown; code?: unknown; cause?: unknown };
   return {
-    message: typeof e.message === 'string' ? e.message : String(err),
+    message: typeof e.message === 'string' ? e.message : Object.prototype.toString.call(err),
     ...(typeof e.code === 'string' ? { code: e.code } : {}),
     ...(e.cause !== undefined ? { cause: e.cause } : {}),
   };
@@ -227,7 +227,7 @@ export class WhisperxEngine implements TranscriptionEngine {
       const upload = await multipartUpload({ field: 'audio_file', path: audio.path, filename, type: 'audio/wav' }, [], () =>
         onProgress({ fraction: 0.1, stage: 'recognizing' }),
       );
-      const res = await fetch(url, { method: 'POST', ...upload.init, headers: { ...upload.headers, Accept: 'application/json' }, signal } as RequestInit);
+      const res = await fetch(url, { method: 'POST', ...upload.init, headers: { ...upload.headers, Accept: 'application/json' }, signal });
       status = res.status;
       asrEngine = res.headers.get('asr-engine');
       text = await res.text();

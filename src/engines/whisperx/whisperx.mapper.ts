@@ -103,7 +103,7 @@ function timeWords(segment: WhisperxJsonSegment): DraftWord[] {
   const out: DraftWord[] = [];
   let i = 0;
   while (i < words.length) {
-    const w = words[i]!;
+    const w = words[i];
     const score = isFiniteNumber(w.score) ? w.score : isFiniteNumber(w.probability) ? w.probability : null;
     if (timed[i]) {
       out.push({
@@ -119,13 +119,13 @@ function timeWords(segment: WhisperxJsonSegment): DraftWord[] {
     }
     let j = i;
     while (j < words.length && !timed[j]) j++;
-    const previous = out.length > 0 ? out[out.length - 1]!.end : segment.start;
-    const next = j < words.length ? (words[j]!.start as number) : segment.end;
+    const previous = out.length > 0 ? out[out.length - 1].end : segment.start;
+    const next = j < words.length ? (words[j].start as number) : segment.end;
     const lo = previous;
     const step = Math.max(0, next - lo) / (j - i);
     for (let k = i; k < j; k++) {
       const n = k - i;
-      out.push({ word: words[k]!.word.trim(), start: lo + n * step, end: lo + (n + 1) * step, confidence: null, label: label(words[k]!.speaker), interpolated: true });
+      out.push({ word: words[k].word.trim(), start: lo + n * step, end: lo + (n + 1) * step, confidence: null, label: label(words[k].speaker), interpolated: true });
     }
     i = j;
   }
@@ -202,7 +202,7 @@ export function mapWhisperxJson(body: WhisperxJson, durationSec: number): Mapped
       };
     });
     const scores = mapped.map((w) => w.confidence).filter((c): c is number => c !== null);
-    const start = mapped.length > 0 ? Math.min(segmentStart, mapped[0]!.start) : segmentStart;
+    const start = mapped.length > 0 ? Math.min(segmentStart, mapped[0].start) : segmentStart;
     const end = Math.max(start, clamp(segment.end), ...mapped.map((w) => w.end));
     floor = start;
     return {

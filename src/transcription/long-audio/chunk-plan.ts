@@ -66,16 +66,16 @@ export function planChunks(duration: number, silences: Silence[], options: Chunk
   const chunks: PlannedChunk[] = [];
   let coreStart = 0;
   for (let i = 0; i <= cuts.length; i++) {
-    const coreEnd = i < cuts.length ? cuts[i]!.at : duration;
-    const blindBefore = i > 0 && cuts[i - 1]!.cut === 'blind';
-    const blindAfter = i < cuts.length && cuts[i]!.cut === 'blind';
+    const coreEnd = i < cuts.length ? cuts[i].at : duration;
+    const blindBefore = i > 0 && cuts[i - 1].cut === 'blind';
+    const blindAfter = i < cuts.length && cuts[i].cut === 'blind';
     chunks.push({
       index: i,
       start: round(Math.max(0, coreStart - (blindBefore ? overlap : 0))),
       end: round(Math.min(duration, coreEnd + (blindAfter ? overlap : 0))),
       core_start: round(coreStart),
       core_end: round(coreEnd),
-      cut: i < cuts.length ? cuts[i]!.cut : 'end',
+      cut: i < cuts.length ? cuts[i].cut : 'end',
     });
     coreStart = coreEnd;
   }

@@ -140,7 +140,7 @@ export class LongAudioPipeline {
    * Merges the chunk results onto the recording's timeline (mergePieces) and removes the chunk
    * objects. @throws Error when a piece has no result (its chunk job vanished from Redis).
    */
-  async merge(data: MergeStepData, childResults: ChunkJobResult[]): Promise<TranscriptionResult> {
+  merge(data: MergeStepData, childResults: ChunkJobResult[]): TranscriptionResult {
     const results = new Map(childResults.map((v) => [v.index, v.result]));
     const merged = mergePieces(data.pieces, results, data.durationSec);
     return merged.engine.id === 'unknown' ? { ...merged, engine: { id: data.chunkEngine, model: null } } : merged;

@@ -63,8 +63,8 @@ function placePiece(piece: PiecePlacement, result: TranscriptionResult, isFirst:
     if (words.length === 0) continue;
     const whole = words.length === segment.words.length;
     out.push({
-      start: whole ? Math.min(shifted.start, words[0]!.start) : words[0]!.start,
-      end: whole ? Math.max(shifted.end, words[words.length - 1]!.end) : words[words.length - 1]!.end,
+      start: whole ? Math.min(shifted.start, words[0].start) : words[0].start,
+      end: whole ? Math.max(shifted.end, words[words.length - 1].end) : words[words.length - 1].end,
       // A segment cut by the core keeps only its words' text; a whole one keeps the engine's text (punctuation, casing).
       text: whole ? segment.text : words.map((w) => w.word).join(' '),
       speaker_tag: speaker ?? segment.speaker_tag,
@@ -82,10 +82,10 @@ function turns(words: Word[]): Segment[] {
   const flush = () => {
     if (!current.length) return;
     segments.push({
-      start: current[0]!.start,
+      start: current[0].start,
       end: Math.max(...current.map((w) => w.end)),
       text: current.map((w) => w.word).join(' '),
-      speaker_tag: current[0]!.speaker_tag,
+      speaker_tag: current[0].speaker_tag,
       confidence: meanConfidence(current),
       words: current,
     });
@@ -151,8 +151,8 @@ export function mergePieces(
     let last = 0;
     segments = placed.map((s) => {
       const words = clampWords(s.words, duration).map((w) => (w.start < last ? { ...w, start: last, end: Math.max(w.end, last) } : w));
-      if (words.length) last = words[words.length - 1]!.start;
-      const start = round3(Math.min(Math.max(0, words.length ? Math.min(s.start, words[0]!.start) : s.start), duration));
+      if (words.length) last = words[words.length - 1].start;
+      const start = round3(Math.min(Math.max(0, words.length ? Math.min(s.start, words[0].start) : s.start), duration));
       const end = round3(Math.min(Math.max(start, s.end, ...words.map((w) => w.end)), duration));
       return { ...s, start, end, words };
     });
