@@ -19,8 +19,10 @@ COPY package.json package-lock.json ./
 # `npm install` with the committed lock rather than `npm ci`: npm ci rejects the lock as out of
 # sync on registries and mirrors that lack some other-platform optional builds (for example
 # msgpackr-extract for darwin), while npm install resolves the same locked versions for this
-# platform and leaves the lock alone.
-RUN npm install --no-audit --no-fund
+# platform and leaves the lock alone. ONNXRUNTIME_NODE_INSTALL=skip: onnxruntime-node (Silero VAD)
+# bundles its CPU binaries; without it, its postinstall downloads the CUDA provider (hundreds of MB,
+# never used here) from api.nuget.org, and fails the build where that host is unreachable.
+RUN ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund
 
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
