@@ -12,15 +12,21 @@
 FROM node:20.19-bookworm-slim AS build
 WORKDIR /app
 # @scarf/scarf (pulled in by swagger-ui-dist) reports installs over the network unless told not to.
+# onnxruntime-node (Silero VAD, docs/vad.md) bundles its CPU binaries, but its postinstall also
+# downloads the CUDA provider (hundreds of MB, never used here) from api.nuget.org, and fails the
+# install where that host is unreachable: ONNXRUNTIME_NODE_INSTALL=skip.
 ENV SCARF_ANALYTICS=false \
-    npm_config_update_notifier=false
+    npm_config_update_notifier=false \
+    ONNXRUNTIME_NODE_INSTALL=skip
 
 COPY package.json package-lock.json ./
 # `npm install` with the committed lock rather than `npm ci`: npm ci rejects the lock as out of
 # sync on registries and mirrors that lack some other-platform optional builds (for example
 # msgpackr-extract for darwin), while npm install resolves the same locked versions for this
-# platform and leaves the lock alone.
-RUN npm install --no-audit --no-fund
+# platform and leaves the lock alone. onnxruntime-node carries the binaries of every OS and CPU
+# (≈250 MB): only this platform's stay (what its binding.js loads: bin/napi-v6/<platform>/<arch>).
+RUN npm install --no-audit --no-fund \
+ && node -e "const fs = require('fs'), dir = 'node_modules/onnxruntime-node/bin/napi-v6'; for (const os of fs.readdirSync(dir)) for (const arch of fs.readdirSync(dir + '/' + os)) if (os !== process.platform || arch !== process.arch) fs.rmSync(dir + '/' + os + '/' + arch, { recursive: true })"
 
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src

@@ -47,11 +47,14 @@ ensure_packages() {
 }
 
 # npm dependencies from the committed lock (`npm ci` fails on this registry mirror; see README).
+# ONNXRUNTIME_NODE_INSTALL=skip: onnxruntime-node (Silero VAD, docs/vad.md) ships its CPU binaries, but
+# its postinstall also downloads the CUDA provider from api.nuget.org on linux/x64, and where that host
+# is unreachable the whole `npm install` fails. The gateway runs the model on the CPU only.
 ensure_node_modules() {
   cd "$ROOT"
   if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
     log "installing npm dependencies"
-    npm install --no-audit --no-fund --loglevel=error
+    ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund --loglevel=error
   fi
 }
 

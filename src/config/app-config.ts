@@ -178,6 +178,46 @@ export class AppConfig {
   CHUNK_BLIND_OVERLAP = 1;
 
   /**
+   * Voice activity detection (Silero VAD, src/audio/vad.ts; docs/vad.md): speech probability per
+   * 32 ms window at or above which speech starts (0–1). Speech ends only once the probability
+   * falls below VAD_THRESHOLD − 0.15. Higher = fewer false alarms in noise, more missed soft speech.
+   */
+  @Transform(toNumber)
+  @IsNumber({}, { message: 'VAD_THRESHOLD must be a probability between 0.05 and 0.95' })
+  @Min(0.05)
+  @Max(0.95)
+  VAD_THRESHOLD = 0.5;
+
+  /** VAD: milliseconds of speech a region needs (before padding); shorter bursts (clicks, coughs) are dropped. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(10_000)
+  VAD_MIN_SPEECH_MS = 250;
+
+  /**
+   * VAD: milliseconds the probability must stay low before a region ends. 500 splits at pauses between
+   * sentences and phrases but not inside them (pauses between words and stop closures are under
+   * ~300 ms), so engines get whole phrases; Silero's own 100 ms cuts at every breath.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(60_000)
+  VAD_MIN_SILENCE_MS = 500;
+
+  /**
+   * VAD: milliseconds added before and after every region (regions that then overlap are merged).
+   * Covers Silero's late onsets and early offsets on soft sounds (fricatives, trailing consonants);
+   * a little silence costs an engine less than a clipped word.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(10_000)
+  VAD_SPEECH_PAD_MS = 300;
+
+  /**
    * Engines to fall back to, in order, when an engine keeps failing with retryable errors:
    * `whisperx:whisper-rocm,pocketsphinx;riva:pocketsphinx`. Each engine gets 1 + JOB_MAX_RETRIES
    * attempts before the job moves to the next one; the result records which engine did the work.
