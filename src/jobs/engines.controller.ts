@@ -34,6 +34,8 @@ export class EnginesController {
         checked_at: state.checked_at,
         details: state.details ?? {},
         ...engine.capabilities,
+        // With vad_filter on (the default), this engine is sent speech only; whole-file engines hear everything (and are guarded).
+        speech_only: !engine.capabilities.whole_file,
       };
     }
     return { engines, default_engine: EngineRegistry.canonicalId(this.config.DEFAULT_TRANSCRIPTION_ENGINE) };

@@ -139,6 +139,8 @@ export class JobQueryService {
       engine: (t.metadata.engine) ?? row.engine,
       model: t.metadata.model ?? null,
       warnings: (t.metadata.warnings) ?? [],
+      speech_seconds: typeof t.metadata.speech_sec === 'number' ? t.metadata.speech_sec : null,
+      engine_seconds: typeof t.metadata.engine_sec === 'number' ? t.metadata.engine_sec : null,
     };
   }
 

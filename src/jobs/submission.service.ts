@@ -94,6 +94,7 @@ export class SubmissionService {
             audioKey,
             options: resolved.options,
             multichannel: dto.multichannel ?? false,
+            vadFilter: dto.vad_filter ?? true,
             ...(resolved.speakerRoles ? { speakerRoles: resolved.speakerRoles } : {}),
             ...(keyLabel ? { keyLabel } : {}),
           },

@@ -51,6 +51,7 @@ export class SubmitOptionsResolver {
       ...options,
       ...(dto.context_id ? { context_id: dto.context_id } : {}),
       ...(dto.multichannel ? { multichannel: true } : {}),
+      ...(dto.vad_filter === false ? { vad_filter: false } : {}),
       ...(dto.speaker_roles ? { speaker_roles: dto.speaker_roles } : {}),
     };
     return { engine, options, ...(speakerRoles ? { speakerRoles } : {}), callbackUrl, engineParams };

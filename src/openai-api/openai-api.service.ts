@@ -156,6 +156,7 @@ export class OpenAiApiService {
       ...(plan.model ? { model: plan.model } : {}),
       ...(dto.language ? { language: dto.language } : {}),
       ...(dto.prompt ? { prompt: dto.prompt } : {}),
+      ...(dto.vad_filter !== undefined ? { vad_filter: dto.vad_filter } : {}),
     };
     const submitted = await this.submissions.submit(file, submission, undefined, keyLabel);
     return submitted.job_id;

@@ -1,6 +1,8 @@
 import type { TranscribeOptions, TranscriptionResult } from '../engines/engine.spec.js';
 import type { SpeakerRolesRequest } from '../transcripts/speaker-roles.js';
+import type { SpeechRegion } from '../audio/vad.js';
 import type { PiecePlacement } from './long-audio/merge.js';
+import type { SpeechChunk } from './long-audio/speech-chunks.js';
 
 /**
  * The typed job catalog: every queue the pipeline puts work on, the job names of each, and the
@@ -61,6 +63,11 @@ interface TranscriptionJobBase {
   options: TranscribeOptions;
   /** Transcribe each channel on its own; words get speaker_tag = channel index. */
   multichannel: boolean;
+  /**
+   * `vad_filter`: send engines speech only (Silero VAD regions packed into chunks); false: the
+   * whole recording, cut at pauses when long. Absent in payloads queued before it existed: true.
+   */
+  vadFilter?: boolean;
   /** Engines to fall back to, in order (ENGINE_FALLBACKS), after `engine` used up its attempts on retryable errors. */
   fallbacks?: string[];
   /** Attempts each engine of the chain gets (1 + JOB_MAX_RETRIES). */
@@ -85,6 +92,13 @@ export interface MergeStepData extends TranscriptionJobBase {
   durationSec: number;
   /** The engine the chunks were sent to (the attempt's engine, after any fallback). */
   chunkEngine: string;
+  /** Speech-only chunks (vad_filter on): their time maps; absent for pause-based pieces. */
+  speechChunks?: SpeechChunk[];
+  /** VAD speech regions of the recording, for the hallucination guard when engines heard non-speech (vad_filter off). */
+  guardRegions?: SpeechRegion[];
+  /** Seconds of speech the VAD found, and seconds of audio sent to the engine. */
+  speechSec?: number;
+  engineSec?: number;
 }
 
 /** Payload of TranscriptionJobName.Transcribe: a discriminated union on `step`. */
@@ -116,6 +130,8 @@ export interface ChunkJobData {
   /** Storage key of the piece's 16 kHz mono WAV (deleted once transcribed). */
   audioKey: string;
   piece: PiecePlacement;
+  /** The speech-only chunk this piece is (its spans and time map), when vad_filter is on. */
+  speechChunk?: SpeechChunk;
   /** Seconds of the piece's audio. */
   durationSec: number;
   /** Peak level of the piece in dBFS. */

@@ -9,6 +9,8 @@ import { JobRepository } from './job.repository.js';
 import { TranscriptionEvent, TranscriptionEvents } from './transcription.events.js';
 import { WORKER_ID } from './worker-id.js';
 
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
 /** Who is running: one attempt of a job (or of one of its chunks), as the lifecycle records it. */
 export interface AttemptRef {
   jobId: string;
@@ -26,6 +28,10 @@ export interface CompletionFacts {
   processingSec?: number;
   /** Pieces the recording was split into (chunks × channels), if it was. */
   chunks?: number;
+  /** Seconds of speech the VAD found in the recording. */
+  speechSec?: number;
+  /** Seconds of audio sent to the engine (speech plus the short pauses standing in for non-speech, or the whole recording). */
+  engineSec?: number;
 }
 
 /**
@@ -64,6 +70,8 @@ export class JobLifecycle {
     const { jobId } = ref;
     const metadata: TranscriptMetadata = {
       ...(facts.chunks ? { chunks: facts.chunks } : {}),
+      ...(facts.speechSec !== undefined ? { speech_sec: round3(facts.speechSec) } : {}),
+      ...(facts.engineSec !== undefined ? { engine_sec: round3(facts.engineSec) } : {}),
       ...(result.engine.id !== data.engine ? { fallback_from: data.engine } : {}),
     };
     const speakerRoles = data.speakerRoles ? assignSpeakerRoles(result.segments, data.speakerRoles) : null;

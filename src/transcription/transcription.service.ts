@@ -6,7 +6,9 @@ import { TempWorkspaceService } from '../storage/temp-workspace.service.js';
 import { AttemptFailure } from './failure.js';
 import { engineForAttempt, type ChunkJobResult, type JobProgress, type MergeStepData, type TranscribeStepData, type TranscriptionJobResult } from './job-catalog.js';
 import { JobLifecycle, type AttemptRef } from './job-lifecycle.service.js';
-import { LongAudioPipeline, type SplitPlan } from './long-audio/long-audio.pipeline.js';
+import { guardResult, LongAudioPipeline, type SplitPlan } from './long-audio/long-audio.pipeline.js';
+import { mapChunkResult } from './long-audio/time-map.js';
+import type { TranscriptionResult } from '../engines/engine.spec.js';
 import { WORKER_ID } from './worker-id.js';
 
 /** One attempt of a transcription job, as the service sees it (decoupled from BullMQ's Job class). */
@@ -63,17 +65,52 @@ export class TranscriptionService {
       const channels = data.multichannel ? (await this.audio.probe(input, signal)).channels : 1;
       const normalized = await this.audio.normalize(input, workspace.file('audio.wav'), { signal });
 
-      if (this.pipeline.needsSplit(engine, normalized.duration_sec, data.multichannel)) {
-        await progress({ progress: 5, stage: 'splitting', message: 'finding pauses and cutting chunks' });
-        const plan = await this.pipeline.split({ jobId, data, engine, signal }, workspace, input, normalized, data.multichannel ? Math.max(1, channels) : 0);
+      if (data.multichannel) {
+        // Each channel is cut at pauses and transcribed on its own (one speaker per channel).
+        await progress({ progress: 5, stage: 'splitting', message: 'cutting each channel into chunks' });
+        const plan = await this.pipeline.split({ jobId, data, engine, signal }, workspace, input, normalized, Math.max(1, channels));
         await attempt.log(plan.summary);
         return { kind: 'split', plan };
       }
 
+      await progress({ progress: 3, stage: 'intake', message: 'finding speech (Silero VAD)' });
+      const regions = await this.pipeline.speechRegions(normalized, signal);
+      const speechSec = regions.reduce((sum, r) => sum + (r.end - r.start), 0);
+      const duration = normalized.duration_sec;
+      if (regions.length === 0) {
+        // Nothing to transcribe: no engine call (Whisper hallucinates on exactly this audio).
+        await progress({ progress: 90, stage: 'saving', message: 'no speech found; saving an empty transcript' });
+        const empty = { text: '', language: data.options.language ?? null, duration_sec: duration, segments: [], warnings: [`no speech detected in ${duration.toFixed(1)} s of audio (Silero VAD); the engine was not called`], engine: { id: engine.id, model: null } };
+        return { kind: 'completed', summary: await this.lifecycle.completed(attempt, data, empty, { processingSec: (Date.now() - started) / 1000, speechSec: 0, engineSec: 0 }) };
+      }
+
+      const speechOnly = data.vadFilter !== false && !engine.capabilities.whole_file;
+      let audio = { path: normalized.path, duration_sec: duration, max_volume_db: normalized.max_volume_db };
+      let mapBack: ((r: TranscriptionResult) => TranscriptionResult) | null = null;
+      if (speechOnly) {
+        const chunks = await this.pipeline.planSpeech(engine, regions, duration);
+        if (chunks.length > 1) {
+          await progress({ progress: 5, stage: 'splitting', message: `cutting ${chunks.length} speech-only chunks` });
+          const plan = await this.pipeline.splitSpeech({ jobId, data, engine }, workspace, normalized, { chunks, speechSec });
+          await attempt.log(plan.summary);
+          return { kind: 'split', plan };
+        }
+        const chunk = chunks[0]!;
+        const file = workspace.file('speech.wav');
+        const written = await this.pipeline.writeSpeechChunk(normalized, chunk, file);
+        audio = { path: file, duration_sec: written.durationSec, max_volume_db: normalized.max_volume_db };
+        mapBack = (r) => mapChunkResult(chunk, r, duration);
+      } else if (this.pipeline.needsSplit(engine, duration, false)) {
+        await progress({ progress: 5, stage: 'splitting', message: 'finding pauses and cutting chunks' });
+        const plan = await this.pipeline.split({ jobId, data, engine, signal }, workspace, input, normalized, 0);
+        await attempt.log(plan.summary);
+        return { kind: 'split', plan: { ...plan, merge: { ...plan.merge, guardRegions: regions, speechSec, engineSec: duration } } };
+      }
+
       await progress({ progress: 10, stage: 'transcribing', message: `transcribing with ${engine.id}` });
       let lastReported = 10;
-      const result = await engine.transcribe(
-        { path: normalized.path, duration_sec: normalized.duration_sec, max_volume_db: normalized.max_volume_db },
+      const raw = await engine.transcribe(
+        audio,
         data.options,
         {
           signal,
@@ -87,8 +124,10 @@ export class TranscriptionService {
           },
         },
       );
+      // Speech-only audio is mapped back onto the recording's timeline; audio that held non-speech is guarded.
+      const result = mapBack ? guardResult(mapBack(raw)) : guardResult(raw, regions);
       await progress({ progress: 90, stage: 'saving', message: 'saving transcript' });
-      const summary = await this.lifecycle.completed(attempt, data, result, { processingSec: (Date.now() - started) / 1000 });
+      const summary = await this.lifecycle.completed(attempt, data, result, { processingSec: (Date.now() - started) / 1000, speechSec, engineSec: audio.duration_sec });
       return { kind: 'completed', summary };
     } catch (err) {
       throw await this.fail(attempt, data, err);
@@ -108,7 +147,7 @@ export class TranscriptionService {
       await attempt.reportProgress({ progress: 90, stage: 'merging', chunks_done: total, chunks_total: total, worker_id: WORKER_ID, message: `merging ${total} chunks` });
       const merged = this.pipeline.merge(data, childResults);
       await attempt.reportProgress({ progress: 95, stage: 'saving', chunks_done: total, chunks_total: total, worker_id: WORKER_ID, message: 'saving transcript' });
-      const summary = await this.lifecycle.completed(attempt, data, merged, { chunks: total });
+      const summary = await this.lifecycle.completed(attempt, data, merged, { chunks: total, speechSec: data.speechSec, engineSec: data.engineSec });
       await this.pipeline.removeChunkObjects(attempt.jobId);
       return summary;
     } catch (err) {

@@ -40,4 +40,8 @@ export interface JobResultView {
   engine: string;
   model: string | null;
   warnings: string[];
+  /** Seconds of speech the VAD found in the recording (null for multichannel jobs and jobs from before the VAD). */
+  speech_seconds: number | null;
+  /** Seconds of audio sent to the engine: speech plus short pauses standing in for non-speech, or the whole recording. */
+  engine_seconds: number | null;
 }

@@ -67,7 +67,9 @@ export class JobResultSchema {
   @ApiProperty({ nullable: true, type: 'object', additionalProperties: { type: 'string' }, example: { '0': 'provider', '1': 'patient' } }) speaker_roles!: Record<string, string> | null;
   @ApiProperty({ description: 'engine that produced the result (after any fallback)' }) engine!: string;
   @ApiProperty({ nullable: true, type: String }) model!: string | null;
-  @ApiProperty({ type: [String], description: 'options the engine ignored, degraded behaviour' }) warnings!: string[];
+  @ApiProperty({ type: [String], description: 'options the engine ignored, degraded behaviour, no speech found, words dropped by the hallucination guard, repetition loops' }) warnings!: string[];
+  @ApiProperty({ type: Number, nullable: true, description: 'seconds of speech the VAD found in the recording' }) speech_seconds!: number | null;
+  @ApiProperty({ type: Number, nullable: true, description: 'seconds of audio sent to the engine (speech plus short pauses, or the whole recording)' }) engine_seconds!: number | null;
 }
 
 export class ApiErrorSchema {

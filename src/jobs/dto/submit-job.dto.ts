@@ -83,6 +83,18 @@ export class SubmitJobDto {
   @IsBoolean({ message: 'multichannel must be true or false' })
   multichannel?: boolean;
 
+  /**
+   * `vad_filter` (the name faster-whisper and speaches use; default true): send the engine speech
+   * only — Silero VAD regions packed into chunks, silence and noise between them left out. false:
+   * the whole recording, cut at pauses when long (the hallucination guard still drops words found
+   * in long non-speech).
+   */
+  @ApiPropertyOptional({ description: 'Send the engine speech only (Silero VAD); default true. false: the whole recording, cut at pauses when long.', type: Boolean, default: true })
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'vad_filter must be true or false' })
+  vad_filter?: boolean;
+
   /** Speaker-roles step: `none` (default), `first_speaker` or `keywords`. */
   @ApiPropertyOptional({ description: 'Speaker-roles step: none (default), first_speaker or keywords.', enum: SPEAKER_ROLE_STRATEGIES })
   @IsOptional()

@@ -83,9 +83,15 @@ export class TranscriptionRequestDto {
   @IsIn(INCLUDE_VALUES, { each: true, message: `include must be a list of: ${INCLUDE_VALUES.join(', ')}` })
   include?: string[];
 
+  /** The gateway's `vad_filter` (as in faster-whisper and speaches; default true): send the engine speech only. */
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'vad_filter must be true or false' })
+  vad_filter?: boolean;
+
   /**
    * OpenAI's `chunking_strategy` (`auto` or a `server_vad` object): accepted and ignored with a
-   * warning; the gateway cuts long audio at pauses by its own settings (CHUNKING_THRESHOLD…).
+   * warning; the gateway finds speech with its own VAD (vad_filter, VAD_* settings).
    */
   @IsOptional()
   @Allow()
@@ -102,5 +108,5 @@ export class TranscriptionRequestDto {
 
 /** Field names of {@link TranscriptionRequestDto}, for telling which `param` a validation message is about. */
 export const TRANSCRIPTION_FIELDS: readonly string[] = [
-  'model', 'language', 'prompt', 'response_format', 'temperature', 'timestamp_granularities', 'stream', 'include', 'chunking_strategy', 'file',
+  'model', 'language', 'prompt', 'response_format', 'temperature', 'timestamp_granularities', 'stream', 'include', 'vad_filter', 'chunking_strategy', 'file',
 ];

@@ -64,6 +64,11 @@ export class ChunkQueues implements OnApplicationBootstrap {
     );
   }
 
+  /** Workers (processes) consuming an engine's chunk queue right now. */
+  workerCount(engineId: string): Promise<number> {
+    return this.queue(engineId).getWorkersCount();
+  }
+
   /** Jobs per BullMQ state in an engine's chunk queue, for metrics. */
   counts(engineId: string): Promise<Record<string, number>> {
     return this.queue(engineId).getJobCounts();

@@ -8,6 +8,15 @@ import { chunkPrefix, type ChunkJobData, type ChunkJobResult, type MergeStepData
 import { planChunks, type PlannedChunk } from './chunk-plan.js';
 import { ChunkQueues, type ParentRef } from './chunk-queues.js';
 import { mergePieces, type PiecePlacement } from './merge.js';
+import { readWavHeader } from '../../audio/wav.js';
+import { VoiceActivityDetector, type SpeechRegion } from '../../audio/vad.js';
+import { dropWordsOutsideSpeech, findRepetitionLoops } from './hallucination-guard.js';
+import { writeSpeechChunkWav } from './speech-audio.js';
+import { planSpeechChunks, type SpeechChunk } from './speech-chunks.js';
+import { mergeSpeechChunks, speechChunkPlacement } from './time-map.js';
+
+/** Digital silence standing in for each stretch of non-speech inside a chunk, seconds. */
+export const SPEECH_GAP_SEC = 0.5;
 
 /** Chunking of one engine: split above `threshold` seconds into chunks of about `target` seconds. */
 export interface Chunking {
@@ -55,8 +64,14 @@ export class LongAudioPipeline {
     private readonly config: AppConfig,
     private readonly audio: AudioService,
     private readonly chunkQueues: ChunkQueues,
+    private readonly vad: VoiceActivityDetector,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
+
+  /** Speech regions of the decoded recording (Silero VAD; settings VAD_*), seconds. */
+  speechRegions(normalized: NormalizedAudio, signal: AbortSignal): Promise<SpeechRegion[]> {
+    return this.vad.detectFile(normalized.path, { signal });
+  }
 
   /** Chunking of an engine under this gateway's CHUNKING_THRESHOLD and CHUNK_DURATION. */
   chunking(engine: TranscriptionEngine): Chunking | null {
@@ -130,6 +145,74 @@ export class LongAudioPipeline {
     return { merge, chunks, summary };
   }
 
+  /**
+   * How many calls of an engine can run at once: its configured concurrency (e.g.
+   * WHISPER_ROCM_CONCURRENCY, the number of GPU replicas), else the live workers of its chunk
+   * queue times WORKER_CONCURRENCY; at least 1.
+   */
+  async capacity(engine: TranscriptionEngine): Promise<number> {
+    if (engine.concurrency) return engine.concurrency;
+    const workers = await this.chunkQueues.workerCount(engine.id).catch(() => 1);
+    return Math.max(1, workers * this.config.WORKER_CONCURRENCY);
+  }
+
+  /**
+   * Packs speech regions into speech-only chunks for an engine: each at most the engine's chunk
+   * length, at least `capacity` of them when the speech is long enough, balanced (speech-chunks.ts).
+   */
+  async planSpeech(engine: TranscriptionEngine, regions: SpeechRegion[], durationSec: number): Promise<SpeechChunk[]> {
+    const maxChunkSec = this.chunking(engine)?.target ?? this.config.CHUNK_DURATION;
+    return planSpeechChunks(regions, durationSec, { maxChunkSec, capacity: await this.capacity(engine), gapSec: Math.min(SPEECH_GAP_SEC, maxChunkSec / 10) });
+  }
+
+  /** Writes one speech chunk's audio (header + byte ranges of the decoded PCM + silent gaps) to `outPath`. */
+  async writeSpeechChunk(normalized: NormalizedAudio, chunk: SpeechChunk, outPath: string): Promise<{ durationSec: number }> {
+    return writeSpeechChunkWav({ path: normalized.path, header: await readWavHeader(normalized.path) }, chunk, outPath);
+  }
+
+  /**
+   * Cuts and stores the speech-only chunks of a recording (vad_filter on): one chunk job each, cut
+   * in-process from the decoded PCM (no ffmpeg per chunk).
+   */
+  async splitSpeech(
+    job: { jobId: string; data: TranscribeStepData; engine: TranscriptionEngine },
+    workspace: TempWorkspace,
+    normalized: NormalizedAudio,
+    speech: { chunks: SpeechChunk[]; speechSec: number },
+  ): Promise<SplitPlan> {
+    const { jobId, data, engine } = job;
+    const header = await readWavHeader(normalized.path);
+    const pieces: { placement: PiecePlacement; key: string; chunk: SpeechChunk; durationSec: number }[] = [];
+    for (const chunk of speech.chunks) {
+      const file = workspace.file(`speech-${chunk.index}.wav`);
+      const { durationSec } = await writeSpeechChunkWav({ path: normalized.path, header }, chunk, file);
+      const key = `${chunkPrefix(jobId)}${chunk.index}.wav`;
+      await this.storage.put(key, file, { contentType: 'audio/wav' });
+      pieces.push({ placement: speechChunkPlacement(chunk), key, chunk, durationSec });
+    }
+    const engineSec = pieces.reduce((sum, p) => sum + p.durationSec, 0);
+    const fallbacks = data.fallbacks?.filter((id) => id !== engine.id);
+    const chunks: ChunkJobData[] = pieces.map(({ placement, key, chunk, durationSec }) => ({
+      parentJobId: jobId,
+      transcriptId: data.transcriptId,
+      engine: engine.id,
+      audioKey: key,
+      piece: placement,
+      speechChunk: chunk,
+      durationSec,
+      maxVolumeDb: normalized.max_volume_db,
+      options: data.options,
+      ...(fallbacks ? { fallbacks, attemptsPerEngine: data.attemptsPerEngine } : {}),
+      total: pieces.length,
+    }));
+    const merge: MergeStepData = {
+      ...data, step: 'merge', pieces: pieces.map((p) => p.placement), durationSec: normalized.duration_sec, chunkEngine: engine.id,
+      speechChunks: speech.chunks, speechSec: speech.speechSec, engineSec,
+    };
+    const summary = `sending ${engineSec.toFixed(1)} s of speech (of ${normalized.duration_sec.toFixed(1)} s recorded) to ${engine.id} in ${chunks.length} speech-only chunks`;
+    return { merge, chunks, summary };
+  }
+
   /** Queues the chunk jobs of a split as children of the transcription job `parent`. */
   async enqueue(parent: ParentRef, merge: MergeStepData, chunks: ChunkJobData[]): Promise<void> {
     const fallbackCount = chunks[0]?.fallbacks?.length ?? 0;
@@ -142,8 +225,9 @@ export class LongAudioPipeline {
    */
   merge(data: MergeStepData, childResults: ChunkJobResult[]): TranscriptionResult {
     const results = new Map(childResults.map((v) => [v.index, v.result]));
-    const merged = mergePieces(data.pieces, results, data.durationSec);
-    return merged.engine.id === 'unknown' ? { ...merged, engine: { id: data.chunkEngine, model: null } } : merged;
+    const merged = data.speechChunks ? mergeSpeechChunks(data.speechChunks, results, data.durationSec) : mergePieces(data.pieces, results, data.durationSec);
+    const result = merged.engine.id === 'unknown' ? { ...merged, engine: { id: data.chunkEngine, model: null } } : merged;
+    return guardResult(result, data.guardRegions);
   }
 
   /** Deletes every stored piece of a job (after the merge, and on failure or cancellation). */
@@ -151,4 +235,16 @@ export class LongAudioPipeline {
     const keys = await this.storage.list(chunkPrefix(jobId));
     await Promise.all(keys.map((k) => this.storage.delete(k)));
   }
+}
+
+/**
+ * The hallucination guard on a finished result. With `regions` (the engine heard non-speech:
+ * a whole-file engine, or vad_filter off), words lying wholly in VAD non-speech more than 1 s
+ * from speech are removed, with a warning counting them. Any result: a segment run that repeats
+ * one phrase over and over (a Whisper loop) is flagged in the warnings.
+ */
+export function guardResult(result: TranscriptionResult, regions?: readonly SpeechRegion[]): TranscriptionResult {
+  const filtered = regions ? dropWordsOutsideSpeech(result, regions, 1).result : result;
+  const loops = findRepetitionLoops(filtered.segments);
+  return loops.length ? { ...filtered, warnings: [...filtered.warnings, ...loops.map((l) => l.warning)] } : filtered;
 }
