@@ -11,6 +11,8 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json', diagnostics: false }],
   },
   testMatch: ['<rootDir>/test/**/*.spec.ts'],
+  // Silero VAD (onnxruntime) under Jest's per-suite vm contexts: see the file.
+  setupFiles: ['<rootDir>/test/support/typed-array-realm.ts'],
   testTimeout: 180_000,
   maxWorkers: 1,
 };

@@ -1,7 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import vm from 'node:vm';
 import { parseSilencedetect } from '../../src/audio/silences.js';
 import { VadError, VoiceActivityDetector, type SpeechRegion } from '../../src/audio/vad.js';
 import { ConfigValidationError, loadConfig } from '../../src/config/app-config.js';
@@ -13,14 +12,7 @@ import { fixture, scratchDir, testConfig } from '../support/env.js';
  * silencedetect on each clean clip (its first and last sound) and from the TTS dialogue's RTTM.
  */
 
-// onnxruntime-node's native binding creates its output tensors' typed arrays in Node's main context,
-// while Jest evaluates onnxruntime-common (which checks `data instanceof Float32Array`) in this file's
-// vm context, whose typed-array classes are different ones: every run would fail with "A float32
-// tensor's data must be type of function Float32Array()". Outside Jest there is one context. The
-// model loads on first use, so replacing them here, before any detection, is early enough.
-for (const name of ['Float32Array', 'Float64Array', 'Int8Array', 'Uint8Array', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'BigInt64Array', 'BigUint64Array']) {
-  (globalThis as Record<string, unknown>)[name] = vm.runInThisContext(name);
-}
+// Typed arrays of Node's main context for onnxruntime: test/support/typed-array-realm.ts (Jest setup).
 
 const ffmpeg = (...args: string[]) => execFileSync('ffmpeg', ['-v', 'error', '-y', ...args]);
 const duration = (file: string) => Number(execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file]).toString());

@@ -1,8 +1,7 @@
 import { OnWorkerEvent } from '@nestjs/bullmq';
-import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { EngineRegistry } from '../../engines/engine-registry.js';
-import { STORAGE_DRIVER, type StorageDriver } from '../../storage/storage.driver.js';
 import { TempWorkspaceService } from '../../storage/temp-workspace.service.js';
 import { JobCancellation } from '../cancellation.js';
 import { CatalogWorkerHost } from '../catalog-worker-host.js';
@@ -11,12 +10,13 @@ import { JobLifecycle } from '../job-lifecycle.service.js';
 import { TranscriptionQueue } from '../transcription.queue.js';
 import { WORKER_ID } from '../worker-id.js';
 import { chunkJobId } from './chunk-queues.js';
+import { LongAudioPipeline } from './long-audio.pipeline.js';
 
 /**
  * Worker of one engine's chunk queue (`chunks-<engine>`; TranscriptionModule binds one subclass
  * per enabled engine with boundProcessor). One attempt of one piece: fetch its WAV, call the
  * engine, delete the piece's object. A failure is recorded on the parent job; a final one ends
- * it (BullMQ then fails the parent, failParentOnFailure).
+ * it (BullMQ then fails the parent, failParentOnFailure) and removes the job's stored pieces.
  */
 @Injectable()
 export abstract class ChunkProcessor extends CatalogWorkerHost implements OnApplicationBootstrap {
@@ -24,7 +24,7 @@ export abstract class ChunkProcessor extends CatalogWorkerHost implements OnAppl
 
   constructor(
     private readonly engines: EngineRegistry,
-    @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
+    private readonly pipeline: LongAudioPipeline,
     private readonly workspaces: TempWorkspaceService,
     private readonly lifecycle: JobLifecycle,
     private readonly queue: TranscriptionQueue,
@@ -47,12 +47,15 @@ export abstract class ChunkProcessor extends CatalogWorkerHost implements OnAppl
     try {
       const engine = this.engines.get(engineForAttempt(data, ref.attempt));
       const file = workspace.file('piece.wav');
-      await this.storage.download(data.audioKey, file);
+      await this.pipeline.fetchPiece(data.audioKey, file);
       const result = await engine.transcribe({ path: file, duration_sec: data.durationSec, max_volume_db: data.maxVolumeDb }, data.options, { signal });
-      await this.storage.delete(data.audioKey);
+      await this.pipeline.removePiece(data.audioKey);
       return { index: data.piece.index, result };
     } catch (err) {
-      throw await this.lifecycle.attemptFailed(ref, data, err, data.piece.index);
+      const failure = await this.lifecycle.attemptFailed(ref, data, err, data.piece.index);
+      // The last attempt of a piece fails the whole job (BullMQ fails the parent without running it): clean up here.
+      if (!failure.retryable || ref.attempt >= ref.maxAttempts) await this.pipeline.removeChunkObjects(data.parentJobId);
+      throw failure;
     } finally {
       await workspace.dispose();
     }

@@ -230,6 +230,16 @@ export class LongAudioPipeline {
     return guardResult(result, data.guardRegions);
   }
 
+  /** Fetches a stored piece (16 kHz mono WAV) into `file` for its chunk job. */
+  async fetchPiece(key: string, file: string): Promise<void> {
+    await this.storage.download(key, file);
+  }
+
+  /** Deletes one stored piece once it is transcribed. */
+  async removePiece(key: string): Promise<void> {
+    await this.storage.delete(key);
+  }
+
   /** Deletes every stored piece of a job (after the merge, and on failure or cancellation). */
   async removeChunkObjects(jobId: string): Promise<void> {
     const keys = await this.storage.list(chunkPrefix(jobId));
