@@ -4,6 +4,8 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { AudioError } from './audio.errors.js';
+import { readWavHeader, type WavHeader } from './wav.js';
 import { GatewayError } from '../common/gateway-error.js';
 import { AppConfig } from '../config/app-config.js';
 
@@ -274,45 +276,27 @@ interface WavData {
 const READ_BLOCK_SAMPLES = 256 * VAD_WINDOW_SAMPLES;
 
 /**
- * Walks the RIFF chunks up to `data`: ffmpeg writes a LIST chunk before it unless told
- * `-fflags +bitexact`, and other writers add `fact`, `bext` or `JUNK`, so the data is not always
- * at byte 44. Hand-written because the npm WAV readers either load and convert the whole file
- * (wavefile, node-wav) or are unmaintained (wav 1.0.2, readable-stream 1).
+ * Where the samples of a 16 kHz mono s16le WAV lie (the shared header reader, src/audio/wav.ts).
+ * @throws VadError VAD_UNSUPPORTED_AUDIO for any other format; AudioError for a malformed header.
  */
-async function locateWavData(handle: FileHandle, size: number): Promise<WavData> {
-  const unsupported = (found: string) =>
-    new VadError('VAD_UNSUPPORTED_AUDIO', `voice activity detection needs a 16 kHz mono 16-bit PCM WAV; found ${found}`, {
+async function locateWavData(path: string): Promise<WavData> {
+  let header: WavHeader;
+  try {
+    header = await readWavHeader(path);
+  } catch (cause) {
+    if (!(cause instanceof AudioError)) throw cause;
+    throw new VadError('VAD_UNSUPPORTED_AUDIO', `voice activity detection needs a 16 kHz mono 16-bit PCM WAV; ${cause.message}`, {
+      publicFields: { expected: 'wav pcm_s16le 16000 Hz mono' },
+      cause,
+    });
+  }
+  if (header.formatTag !== 1 || header.channels !== 1 || header.sampleRate !== VAD_SAMPLE_RATE || header.bitsPerSample !== 16) {
+    const found = `${header.formatTag === 1 ? 'PCM' : `format tag ${header.formatTag}`}, ${header.sampleRate} Hz, ${header.channels} channel(s), ${header.bitsPerSample}-bit`;
+    throw new VadError('VAD_UNSUPPORTED_AUDIO', `voice activity detection needs a 16 kHz mono 16-bit PCM WAV; found ${found}`, {
       publicFields: { expected: 'wav pcm_s16le 16000 Hz mono' },
     });
-  const header = Buffer.alloc(12);
-  const { bytesRead } = await handle.read(header, 0, 12, 0);
-  if (bytesRead < 12 || header.toString('ascii', 0, 4) !== 'RIFF' || header.toString('ascii', 8, 12) !== 'WAVE') throw unsupported('no RIFF/WAVE header');
-  const chunk = Buffer.alloc(40);
-  let format: { tag: number; channels: number; rate: number; bits: number } | null = null;
-  for (let at = 12; at + 8 <= size; ) {
-    await handle.read(chunk, 0, 8, at);
-    const id = chunk.toString('ascii', 0, 4);
-    const length = chunk.readUInt32LE(4);
-    if (id === 'fmt ') {
-      if (length < 16) throw unsupported(`a ${length}-byte fmt chunk`);
-      await handle.read(chunk, 0, Math.min(length, 40), at + 8);
-      let tag = chunk.readUInt16LE(0);
-      // WAVE_FORMAT_EXTENSIBLE: the real format is the first two bytes of the sub-format GUID.
-      if (tag === 0xfffe && length >= 40) tag = chunk.readUInt16LE(24);
-      format = { tag, channels: chunk.readUInt16LE(2), rate: chunk.readUInt32LE(4), bits: chunk.readUInt16LE(14) };
-    } else if (id === 'data') {
-      if (!format) throw unsupported('a data chunk before the fmt chunk');
-      if (format.tag !== 1 || format.channels !== 1 || format.rate !== VAD_SAMPLE_RATE || format.bits !== 16) {
-        throw unsupported(`${format.tag === 1 ? 'PCM' : `format tag ${format.tag}`}, ${format.rate} Hz, ${format.channels} channel(s), ${format.bits}-bit`);
-      }
-      // Streamed WAVs declare 0 or 0xFFFFFFFF when the length was unknown: the data runs to the end.
-      const declared = length === 0 || length === 0xffffffff ? Infinity : length;
-      const bytes = Math.min(declared, size - (at + 8));
-      return { offset: at + 8, bytes: bytes - (bytes % 2) };
-    }
-    at += 8 + length + (length % 2); // chunks are padded to an even length
   }
-  throw unsupported(format ? 'no data chunk' : 'no fmt chunk');
+  return { offset: header.dataOffset, bytes: header.dataBytes };
 }
 
 /**
@@ -377,8 +361,7 @@ export class VoiceActivityDetector {
       throw unreadable(wavPath, cause);
     }
     try {
-      const { size } = await handle.stat();
-      const data = await locateWavData(handle, size);
+      const data = await locateWavData(wavPath);
       const block = new Int16Array(READ_BLOCK_SAMPLES);
       const bytes = Buffer.from(block.buffer);
       for (let done = 0; done < data.bytes; ) {

@@ -95,7 +95,7 @@ export class TranscriptionService {
           await attempt.log(plan.summary);
           return { kind: 'split', plan };
         }
-        const chunk = chunks[0]!;
+        const chunk = chunks[0];
         const file = workspace.file('speech.wav');
         const written = await this.pipeline.writeSpeechChunk(normalized, chunk, file);
         audio = { path: file, duration_sec: written.durationSec, max_volume_db: normalized.max_volume_db };

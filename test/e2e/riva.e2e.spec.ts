@@ -59,13 +59,16 @@ describe('riva through the gateway (seed alias asr)', () => {
     expect(server.received).toHaveLength(1);
     const got = server.received[0];
     expect(got.config).toMatchObject({ encoding: 'LINEAR_PCM', sample_rate_hertz: 16000, audio_channel_count: 1, language_code: 'en-US', model: MODEL, enable_word_time_offsets: true });
-    expect(got.audioBytes).toBe(11 * 32_000);
+    // Speech only (vad_filter on): at most the 11 s recording, exactly the engine seconds the result records.
+    expect(got.audioBytes).toBeLessThanOrEqual(11 * 32_000);
+    expect(got.audioBytes).toBeGreaterThan(9 * 32_000);
     expect(got.metadata.authorization).toBe('Bearer e2e');
 
     const { status: httpStatus, body } = await getJson<ResultView>(`${gw.url}/api/transcribe/jobs/result/${jobId}`);
     expect(httpStatus).toBe(200);
     expect(body).toMatchObject({ engine: 'riva', model: MODEL, language: 'en-US' });
     expect(body.duration).toBeCloseTo(11, 1);
+    expect((body as unknown as { engine_seconds: number }).engine_seconds * 32_000).toBeCloseTo(got.audioBytes, -1);
     expect(body.segments).toHaveLength(3);
     expect(body.segments[0].text).toBe('Good morning, thanks for calling.');
     const words = body.segments.flatMap((s) => s.words);

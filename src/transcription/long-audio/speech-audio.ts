@@ -1,6 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { pipeline } from 'node:stream/promises';
 import { pcmDataRange, wavHeader, type WavHeader } from '../../audio/wav.js';
 import type { SpeechChunk } from './speech-chunks.js';
 
@@ -33,8 +32,9 @@ export async function writeSpeechChunkWav(source: { path: string; header: WavHea
       if (i > 0) {
         for (let left = gapBytes; left > 0; left -= SILENCE_BLOCK.length) await write(SILENCE_BLOCK.subarray(0, Math.min(left, SILENCE_BLOCK.length)));
       }
-      const { offset, bytes } = ranges[i]!;
-      if (bytes > 0) await pipeline(createReadStream(source.path, { start: offset, end: offset + bytes - 1 }), out, { end: false });
+      const { offset, bytes } = ranges[i];
+      if (bytes === 0) continue;
+      for await (const block of createReadStream(source.path, { start: offset, end: offset + bytes - 1, highWaterMark: SILENCE_BLOCK.length })) await write(block as Buffer);
     }
     out.end();
     await once(out, 'finish');
