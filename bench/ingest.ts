@@ -18,7 +18,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
-import { envNumber, fixture, scratchDir } from './lib/env.js';
+import { envNumber, fixture, scratchDir, runBench } from './lib/env.js';
 import { benchSpace, GatewayProcess, removeQueues, type BenchSpace } from './lib/gateway.js';
 import { holdStream, JOBS, submitBytes } from './lib/http.js';
 import { settleAndDescribe, waitForQuiet } from './lib/machine.js';
@@ -306,10 +306,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -23,7 +23,7 @@ import { planChunks } from '../src/transcription/long-audio/chunk-plan.js';
 import { loadConfig, parseEnv } from '../src/config/app-config.js';
 import { PocketsphinxConfig } from '../src/engines/pocketsphinx/pocketsphinx.config.js';
 import { PocketsphinxEngine } from '../src/engines/pocketsphinx/pocketsphinx.engine.js';
-import { envNumber, scratchDir } from './lib/env.js';
+import { envNumber, scratchDir, runBench } from './lib/env.js';
 import { benchSpace, GatewayProcess, removeQueues } from './lib/gateway.js';
 import { followJob, getResult, JOBS, submitFile } from './lib/http.js';
 import { settleAndDescribe, waitForQuiet, type LoadAtStart } from './lib/machine.js';
@@ -202,10 +202,4 @@ async function main(): Promise<void> {
   rmSync(scratch, { recursive: true, force: true });
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

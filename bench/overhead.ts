@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { parseEnv } from '../src/config/app-config.js';
 import { PocketsphinxConfig } from '../src/engines/pocketsphinx/pocketsphinx.config.js';
 import { PocketsphinxEngine } from '../src/engines/pocketsphinx/pocketsphinx.engine.js';
-import { envNumber, fixture, scratchDir } from './lib/env.js';
+import { envNumber, fixture, scratchDir, runBench } from './lib/env.js';
 import { benchSpace, GatewayProcess, removeQueues } from './lib/gateway.js';
 import { followJob, getResult, JOBS, submitFile } from './lib/http.js';
 import { settleAndDescribe, waitForQuiet } from './lib/machine.js';
@@ -112,10 +112,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

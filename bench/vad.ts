@@ -21,7 +21,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { VoiceActivityDetector, type SpeechRegion } from '../src/audio/vad.js';
 import { loadConfig } from '../src/config/app-config.js';
-import { envNumber, scratchDir } from './lib/env.js';
+import { envNumber, scratchDir, runBench } from './lib/env.js';
 import { settleAndDescribe, waitForQuiet, type LoadAtStart } from './lib/machine.js';
 import { buildRecording } from './lib/recording.js';
 import { median, mib, round, writeResult } from './lib/results.js';
@@ -146,10 +146,4 @@ async function main(): Promise<void> {
   rmSync(scratch, { recursive: true, force: true });
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -37,3 +37,14 @@ export function envNumber(name: string, fallback: number): number {
   const value = raw === undefined || raw.trim() === '' ? NaN : Number(raw);
   return Number.isFinite(value) ? value : fallback;
 }
+
+/** Runs a benchmark's main function and exits: 0 when it finished, 1 (with the error printed) when it threw. */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
