@@ -137,8 +137,9 @@ describe('speech-aware long-audio pipeline (Silero VAD, speech-only chunks)', ()
     expect(result.engine_seconds!).toBeLessThanOrEqual(result.speech_seconds! + 0.05 * recording.duration);
     expect(result.engine_seconds!).toBeLessThan(0.35 * recording.duration);
     expectOrderedWordsInside(result, recording.duration);
-    // Every word lies on a clip (the VAD's 300 ms padding and the time map's gap rule aside), none in the noise.
-    const offClip = allWords(result).filter((w) => !recording.clips.some((c) => w.start >= c.start - 0.35 && w.end <= c.end + 0.35));
+    // Every word lies on a clip, none in the 12–40 s of noise: within 1 s of one (the VAD's 300 ms
+    // padding plus its end-of-speech hangover in noise, which the engine hears and may time a last word into).
+    const offClip = allWords(result).filter((w) => !recording.clips.some((c) => w.start >= c.start - 1 && w.end <= c.end + 1));
     expect({ offClip, clips: recording.clips }).toEqual({ offClip: [], clips: recording.clips });
   }, 600_000);
 
