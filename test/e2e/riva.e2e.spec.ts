@@ -53,22 +53,21 @@ describe('riva through the gateway (seed alias asr)', () => {
   }
 
   it('transcribes through /transcribe/asr: completed, words in seconds, Riva config and metadata as sent by the adapter', async () => {
-    const { jobId, last, row } = await run(fixture('jfk.wav'), { language: 'en-US' });
+    // The whole recording (vad_filter=false), so the wire checks below see exactly the 11 s file.
+    const { jobId, last, row } = await run(fixture('jfk.wav'), { language: 'en-US', vad_filter: 'false' });
     expect(last).toMatchObject({ status: 'completed', progress: 100 });
     expect(row).toMatchObject({ attempts: 1, engine: 'riva', error_details: null });
     expect(server.received).toHaveLength(1);
     const got = server.received[0];
     expect(got.config).toMatchObject({ encoding: 'LINEAR_PCM', sample_rate_hertz: 16000, audio_channel_count: 1, language_code: 'en-US', model: MODEL, enable_word_time_offsets: true });
-    // Speech only (vad_filter on): at most the 11 s recording, exactly the engine seconds the result records.
-    expect(got.audioBytes).toBeLessThanOrEqual(11 * 32_000);
-    expect(got.audioBytes).toBeGreaterThan(9 * 32_000);
+    expect(got.audioBytes).toBe(11 * 32_000);
     expect(got.metadata.authorization).toBe('Bearer e2e');
 
     const { status: httpStatus, body } = await getJson<ResultView>(`${gw.url}/api/transcribe/jobs/result/${jobId}`);
     expect(httpStatus).toBe(200);
     expect(body).toMatchObject({ engine: 'riva', model: MODEL, language: 'en-US' });
     expect(body.duration).toBeCloseTo(11, 1);
-    expect((body as unknown as { engine_seconds: number }).engine_seconds * 32_000).toBeCloseTo(got.audioBytes, -2);
+    expect((body as unknown as { engine_seconds: number }).engine_seconds).toBeCloseTo(11, 2);
     expect(body.segments).toHaveLength(3);
     expect(body.segments[0].text).toBe('Good morning, thanks for calling.');
     const words = body.segments.flatMap((s) => s.words);
