@@ -34,7 +34,8 @@ describe('whisper-rocm through the gateway (HTTP, queue, worker, SSE) against an
   it('transcribes a job submitted with engine=whisper-rocm and stores the server\'s words', async () => {
     const gw = await startGateway(testConfig(), [pocketsphinx(), whisperRocm(server.url)]);
     gateways.push(gw);
-    const submitted = await submit(gw.url, fixture('jfk.mp3'), { engine: 'whisper-rocm', language: 'en-US' });
+    // The whole recording (vad_filter=false): the server's word times and the WAV it received are checked exactly.
+    const submitted = await submit(gw.url, fixture('jfk.mp3'), { engine: 'whisper-rocm', language: 'en-US', vad_filter: 'false' });
     expect(submitted.status).toBe(202);
     expect(submitted.body).toMatchObject({ engine: 'whisper-rocm', status: 'queued' });
     const jobId = submitted.body.job_id as string;
