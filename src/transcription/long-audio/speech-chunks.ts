@@ -62,11 +62,9 @@
  * handful of entries), so two hours of speech in 1,600 VAD regions plans in tens of milliseconds.
  */
 
-/** A stretch of speech found by the VAD, in seconds from the start of the recording. */
-export interface SpeechRegion {
-  start: number;
-  end: number;
-}
+/** A stretch of speech found by the VAD (src/audio/vad.ts), in seconds from the start of the recording. */
+export type { SpeechRegion } from '../../audio/vad.js';
+import type { SpeechRegion } from '../../audio/vad.js';
 
 export interface SpeechChunkOptions {
   /** Longest audio (seconds) one engine call takes, e.g. 30 for Whisper's window; > 0. */
