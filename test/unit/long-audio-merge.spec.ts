@@ -50,6 +50,23 @@ describe('mergePieces', () => {
     expect(words.map((x) => x.start)).toEqual([1, 5.5, 14.9]);
   });
 
+  it('single channel: a word heard past the cut by one piece ends where the next piece\'s first word starts', () => {
+    // Piece 0 placed "across" ending at 23.118; piece 1 placed "the" starting at 23.07 (the cut is at 23.1).
+    const pieces: PiecePlacement[] = [
+      { index: 0, channel: null, offset: 0, core_start: 0, core_end: 23.1 },
+      { index: 1, channel: null, offset: 20, core_start: 23.1, core_end: 40 },
+    ];
+    const a = result([seg([w('walked', 22.4, 22.7), w('across', 22.7, 23.118)])]);
+    const b = result([{ ...seg([w('the', 3.07, 3.3), w('road', 3.3, 3.8)]), start: 2.9 }]);
+    const merged = mergePieces(pieces, new Map([[0, a], [1, b]]), 40);
+    const words = merged.segments.flatMap((s) => s.words);
+    expect(words.map((x) => [x.word, x.start, x.end])).toEqual([
+      ['walked', 22.4, 22.7], ['across', 22.7, 23.07], ['the', 23.07, 23.3], ['road', 23.3, 23.8],
+    ]);
+    // The later segment's start (22.9, before "across" ended) moves to where the earlier one's words end.
+    expect(merged.segments.map((s) => [s.start, s.end])).toEqual([[22.4, 23.07], [23.07, 23.8]]);
+  });
+
   it('tags words by channel and interleaves channels into speaker turns in time order', () => {
     const pieces: PiecePlacement[] = [
       { index: 0, channel: 0, offset: 0, core_start: 0, core_end: 5 },

@@ -76,6 +76,35 @@ function placePiece(piece: PiecePlacement, result: TranscriptionResult, isFirst:
 }
 
 /** Regroups time-ordered words of several channels into speaker turns (a new segment at a speaker change or a long pause). */
+/**
+ * Single channel: one voice, so nothing overlaps. Two pieces cut mid-speech can each place a word
+ * at the cut slightly differently (a word's end heard by one chunk past the next word's start
+ * heard by the other); here each word ends no later than the next one starts (the earlier word's
+ * end is trimmed, starts are kept), and each segment ends no later than the next one starts (the
+ * boundary goes to the later segment's start, but never inside either segment's words).
+ * Expects words and segment starts already non-decreasing (clampWords and the caller do that).
+ */
+function separate(segments: Segment[]): Segment[] {
+  const out = segments.map((s) => ({ ...s, words: s.words.map((w) => ({ ...w })) }));
+  const words = out.flatMap((s) => s.words);
+  for (let i = 1; i < words.length; i++) {
+    const prev = words[i - 1];
+    if (prev.end > words[i].start) prev.end = Math.max(prev.start, words[i].start);
+  }
+  for (let i = 1; i < out.length; i++) {
+    const prev = out[i - 1];
+    const next = out[i];
+    if (next.start >= prev.end) continue;
+    const prevWordsEnd = prev.words.length ? prev.words[prev.words.length - 1].end : prev.start;
+    const nextWordsStart = next.words.length ? next.words[0].start : next.end;
+    const boundary = round3(Math.min(Math.max(next.start, prevWordsEnd), Math.max(nextWordsStart, prevWordsEnd)));
+    prev.end = Math.max(prev.start, boundary);
+    next.start = boundary;
+    if (next.end < next.start) next.end = next.start;
+  }
+  return out;
+}
+
 function turns(words: Word[]): Segment[] {
   const segments: Segment[] = [];
   let current: Word[] = [];
@@ -117,7 +146,8 @@ function majority(values: (string | null)[]): string | null {
  * - Multichannel: every word gets `speaker_tag` = its channel; words of all channels are merged
  *   in time order and regrouped into speaker turns.
  * - Language by majority over pieces; warnings de-duplicated.
- * - Times are made non-decreasing and kept inside [0, duration].
+ * - Times are made non-decreasing and kept inside [0, duration]; single channel, words and
+ *   segments do not overlap (see `separate`).
  *
  * @param pieces placements, in any order; `results` holds the engine result for each piece index.
  * @param duration seconds of the whole recording.
@@ -156,6 +186,7 @@ export function mergePieces(
       const end = round3(Math.min(Math.max(start, s.end, ...words.map((w) => w.end)), duration));
       return { ...s, start, end, words };
     });
+    segments = separate(segments);
   }
 
   const all = [...results.values()];
