@@ -39,6 +39,7 @@ export class ApiErrorFilter implements ExceptionFilter {
         res.end();
         return;
       }
+      setRetryAfter(res, exception);
       res.status(body.statusCode).json(body);
     };
     // A rejected request's upload is removed before the answer, so no client sees it answered while
@@ -75,4 +76,13 @@ export class ApiErrorFilter implements ExceptionFilter {
     }
     return { statusCode: 500, error: 'Internal Server Error', code: 'INTERNAL', message: 'internal error' };
   }
+}
+
+/**
+ * `Retry-After` (seconds) for a GatewayError that says when to retry (`retry_after` among its
+ * public fields, e.g. a quota's 429), unless a guard already set it.
+ */
+export function setRetryAfter(res: Response, exception: unknown): void {
+  const retryAfter = exception instanceof GatewayError ? exception.publicFields.retry_after : undefined;
+  if (typeof retryAfter === 'number' && !res.getHeader('retry-after')) res.setHeader('Retry-After', String(Math.ceil(retryAfter)));
 }

@@ -359,6 +359,35 @@ export class AppConfig {
   RATE_LIMIT_SUBMIT_PER_MINUTE = 30;
 
   /**
+   * Seconds of audio one API key may have queued or running at once, over every replica (counted
+   * in Redis). A submission that would go over it is refused with 429 and `Retry-After`; 0 turns
+   * the quota off. Default 36000 (10 hours of audio).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  MAX_QUEUED_AUDIO_SECONDS_PER_KEY = 36_000;
+
+  /**
+   * Fair scheduling across API keys (docs/scheduling.md): jobs and chunks take turns by key, by
+   * BullMQ priority derived from the audio seconds each key has queued. false: first in, first out.
+   */
+  @Transform(toBool)
+  @IsBoolean({ message: 'FAIR_SCHEDULING must be true or false' })
+  FAIR_SCHEDULING = true;
+
+  /**
+   * Weights of API keys under fair scheduling: `<label>=<weight>` pairs separated by commas, where
+   * the label is the key's 8-hex-character label (as in `/metrics`' `api_key`) or `anonymous`, and
+   * the weight a number from 0.01 to 100 (default 1). A key of weight 4 gets four turns for every
+   * turn of a key of weight 1 (e.g. an interactive key over a batch key).
+   */
+  @Matches(/^\s*((([0-9a-f]{8}|anonymous)\s*=\s*\d+(\.\d+)?)(\s*,\s*([0-9a-f]{8}|anonymous)\s*=\s*\d+(\.\d+)?)*)?\s*$/, {
+    message: 'KEY_WEIGHTS must be <label>=<weight> pairs separated by commas, e.g. 3f2a9c1d=4,anonymous=1 (label: 8 hex characters or anonymous)',
+  })
+  KEY_WEIGHTS = '';
+
+  /**
    * Lets `audio_url` downloads reach private (RFC 1918, 100.64/10, fc00::/7), loopback and
    * link-local addresses (`true`/`false`). Off by default so that a client cannot make the gateway
    * fetch from its own network (SSRF), cloud metadata endpoints included.

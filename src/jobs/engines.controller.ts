@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AppConfig } from '../config/app-config.js';
 import { EngineHealthService } from '../engines/engine-health.service.js';
 import { EngineRegistry } from '../engines/engine-registry.js';
+import { QueueBacklog, type BacklogRow } from '../transcription/queue-backlog.js';
 import { EnginesSchema } from './dto/openapi.js';
 
 /** `GET /api/transcribe/jobs/engines`: enabled engines, their live availability and capabilities. */
@@ -13,16 +14,20 @@ export class EnginesController {
     private readonly registry: EngineRegistry,
     private readonly health: EngineHealthService,
     private readonly config: AppConfig,
+    private readonly backlog: QueueBacklog,
   ) {}
 
   /**
    * Every enabled engine with its cached availability (periodic probes; never waits on an engine)
-   * and capabilities: `{engines: {<id>: {engine, display_name, available, message, checked_at, …capabilities}}, default_engine}`.
+   * and capabilities, and what waits for it (`queue`: jobs and chunks waiting, the oldest wait in
+   * seconds, the same per API key label; null when Redis does not answer within 1 s):
+   * `{engines: {<id>: {engine, display_name, available, message, checked_at, …capabilities, queue}}, default_engine}`.
    */
-  @ApiOperation({ summary: 'Enabled engines with cached availability and capabilities' })
+  @ApiOperation({ summary: 'Enabled engines with cached availability, capabilities and queue backlog' })
   @ApiOkResponse({ type: EnginesSchema })
   @Get('engines')
-  engines(): { engines: Record<string, Record<string, unknown>>; default_engine: string } {
+  async engines(): Promise<{ engines: Record<string, Record<string, unknown>>; default_engine: string }> {
+    const backlog = await this.readBacklog();
     const engines: Record<string, Record<string, unknown>> = {};
     for (const engine of this.registry.all()) {
       const state = this.health.state(engine.id);
@@ -36,8 +41,43 @@ export class EnginesController {
         ...engine.capabilities,
         // With vad_filter on (the default), this engine is sent speech only; whole-file engines hear everything (and are guarded).
         speech_only: !engine.capabilities.whole_file,
+        queue: backlog ? engineQueue(backlog.rows.filter((r) => r.engine === engine.id), backlog.truncated) : null,
       };
     }
     return { engines, default_engine: EngineRegistry.canonicalId(this.config.DEFAULT_TRANSCRIPTION_ENGINE) };
   }
+
+  /** The backlog, or null when Redis does not answer within 1 s (the engine list must not hang on it). */
+  private async readBacklog(): Promise<{ rows: BacklogRow[]; truncated: boolean } | null> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        this.backlog.rows(),
+        new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), 1000); }),
+      ]);
+    } catch {
+      return null;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+interface QueueGroup { waiting_jobs: number; waiting_chunks: number; oldest_wait_sec: number | null }
+
+/** One engine's backlog rows folded into totals and per-key groups. */
+function engineQueue(rows: BacklogRow[], truncated: boolean): QueueGroup & { by_key: Record<string, QueueGroup>; truncated: boolean } {
+  const fold = (group: QueueGroup, row: BacklogRow) => {
+    if (row.kind === 'chunks') group.waiting_chunks += row.waiting;
+    else group.waiting_jobs += row.waiting;
+    if (row.oldest_wait_sec !== null) group.oldest_wait_sec = Math.max(group.oldest_wait_sec ?? 0, row.oldest_wait_sec);
+  };
+  const empty = (): QueueGroup => ({ waiting_jobs: 0, waiting_chunks: 0, oldest_wait_sec: null });
+  const total = empty();
+  const byKey: Record<string, QueueGroup> = {};
+  for (const row of rows) {
+    fold(total, row);
+    fold((byKey[row.key] ??= empty()), row);
+  }
+  return { ...total, by_key: byKey, truncated };
 }

@@ -1,11 +1,12 @@
 import type { MessageEvent, OnModuleDestroy } from '@nestjs/common';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
 import { concat, concatMap, distinctUntilChanged, filter, from, interval, map, merge, Observable, of, Subject, takeWhile } from 'rxjs';
 import type { JobStatusView } from './dto/job-views.js';
 import type { JobProgress } from '../transcription/job-catalog.js';
 import { TranscriptionEvent, type JobChangedEvent } from '../transcription/transcription.events.js';
 import { JobQueryService } from './job-query.service.js';
+import { QueueBacklog } from '../transcription/queue-backlog.js';
 
 /** Seconds between safety re-reads of a streamed job's state (covers a Redis reconnect that dropped events). */
 const RESYNC_INTERVAL_MS = 5000;
@@ -21,7 +22,10 @@ const RESYNC_INTERVAL_MS = 5000;
 export class JobStreamService implements OnModuleDestroy {
   private readonly changes = new Subject<JobChangedEvent>();
 
-  constructor(private readonly jobs: JobQueryService) {}
+  constructor(
+    private readonly jobs: JobQueryService,
+    @Optional() private readonly backlog?: QueueBacklog,
+  ) {}
 
   @OnEvent(TranscriptionEvent.Changed)
   onChanged(event: JobChangedEvent): void {
@@ -59,6 +63,7 @@ export class JobStreamService implements OnModuleDestroy {
       }),
     );
     return concat(of(initial), updates).pipe(
+      concatMap((s) => from(this.withPosition(s))),
       map((s) => {
         const view = s.status === 'processing' && s.progress < last.progress && last.status === 'processing' ? { ...s, progress: last.progress } : s;
         last = view;
@@ -68,5 +73,14 @@ export class JobStreamService implements OnModuleDestroy {
       takeWhile((s) => s.status !== 'completed' && s.status !== 'failed', true),
       map((s) => ({ data: s }) satisfies MessageEvent),
     );
+  }
+
+  /** A waiting job's place in line (`queue_position`: jobs or chunks ahead of it), so a client sees why it waits. */
+  private async withPosition(view: JobStatusView): Promise<JobStatusView> {
+    const waiting = view.status === 'queued' || (view.status === 'processing' && view.stage === 'transcribing');
+    const { queue_position: _stale, ...rest } = view;
+    if (!this.backlog || !waiting) return rest;
+    const position = await this.backlog.position(view.job_id, view.engine).catch(() => null);
+    return position ? { ...rest, queue_position: position } : rest;
   }
 }

@@ -30,6 +30,18 @@ export type QueueCounts = Record<string, number>;
 /** Engine id → whether its last health probe succeeded. */
 export type EngineStates = Record<string, boolean>;
 
+/** Waiting work of one queue, engine and API key label, as a backlog collector reports it. */
+export interface BacklogSample {
+  queue: string;
+  engine: string;
+  /** API key label (never the key). */
+  api_key: string;
+  /** Jobs waiting for a worker. */
+  waiting: number;
+  /** Seconds the longest-waiting of them has waited; null when none. */
+  oldest_wait_sec: number | null;
+}
+
 /** Value of the `api_key` label for requests without a key. */
 export const ANONYMOUS_KEY_LABEL = 'anonymous';
 
@@ -65,6 +77,8 @@ const RTF_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5];
  * - `gateway_audio_seconds_total{engine,api_key}` counter — seconds of audio transcribed
  * - `gateway_rtf{engine}` histogram — real-time factor, processing seconds / audio seconds
  * - `gateway_queue_depth{queue,state}` gauge — jobs per BullMQ queue and state, at scrape time
+ * - `gateway_queue_waiting{queue,engine,api_key}` gauge — jobs waiting for a worker, per queue, engine and API key, at scrape time
+ * - `gateway_queue_oldest_wait_seconds{queue,engine,api_key}` gauge — how long the longest-waiting of them has waited, seconds
  * - `gateway_engine_up{engine}` gauge — 1 when the engine's last health probe succeeded, else 0
  * - `gateway_metrics_collector_errors_total{collector}` counter — collectors that failed or timed out during a scrape
  */
@@ -76,6 +90,7 @@ export class MetricsService {
   private readonly logger = new Logger(MetricsService.name);
   private readonly queueCollectors = new Map<string, () => Promise<QueueCounts> | QueueCounts>();
   private engineCollector: (() => Promise<EngineStates> | EngineStates) | null = null;
+  private backlogCollector: (() => Promise<BacklogSample[]> | BacklogSample[]) | null = null;
 
   private readonly jobs: Counter<'engine' | 'status'>;
   private readonly duration: Histogram<'engine'>;
@@ -84,6 +99,8 @@ export class MetricsService {
   private readonly collectorErrors: Counter<'collector'>;
   private readonly queueDepth: Gauge<'queue' | 'state'>;
   private readonly engineUp: Gauge<'engine'>;
+  private readonly waiting: Gauge<'queue' | 'engine' | 'api_key'>;
+  private readonly oldestWait: Gauge<'queue' | 'engine' | 'api_key'>;
 
   constructor() {
     const registers = [this.registry];
@@ -95,6 +112,8 @@ export class MetricsService {
     this.collectorErrors = new Counter({ name: 'gateway_metrics_collector_errors_total', help: 'Scrape-time collectors that failed or timed out (their gauge is left empty for that scrape).', labelNames: ['collector'], registers });
 
     this.queueDepth = new Gauge({ name: 'gateway_queue_depth', help: 'Jobs per queue and state (BullMQ job counts), read at scrape time.', labelNames: ['queue', 'state'], registers });
+    this.waiting = new Gauge({ name: 'gateway_queue_waiting', help: 'Jobs waiting for a worker, per queue, engine and API key (a short hash of the key, or anonymous), read at scrape time.', labelNames: ['queue', 'engine', 'api_key'], registers });
+    this.oldestWait = new Gauge({ name: 'gateway_queue_oldest_wait_seconds', help: 'Seconds the longest-waiting job of each queue, engine and API key has waited, read at scrape time.', labelNames: ['queue', 'engine', 'api_key'], registers });
     this.engineUp = new Gauge({ name: 'gateway_engine_up', help: 'Whether the engine answered its last health probe (1) or not (0), read at scrape time.', labelNames: ['engine'], registers });
   }
 
@@ -108,7 +127,7 @@ export class MetricsService {
    * at once, each with a 2 s deadline), so a failed collector is already counted in this scrape.
    */
   async scrape(): Promise<string> {
-    await Promise.all([this.collectQueueDepth(), this.collectEngineUp()]);
+    await Promise.all([this.collectQueueDepth(), this.collectEngineUp(), this.collectBacklog()]);
     return this.registry.metrics();
   }
 
@@ -155,6 +174,25 @@ export class MetricsService {
    */
   setEngineHealthCollector(fn: () => Promise<EngineStates> | EngineStates): void {
     this.engineCollector = fn;
+  }
+
+  /**
+   * Sets how `gateway_queue_waiting` and `gateway_queue_oldest_wait_seconds` are read at scrape
+   * time (one row per queue, engine and API key). Failures count like any collector's.
+   */
+  setBacklogCollector(fn: () => Promise<BacklogSample[]> | BacklogSample[]): void {
+    this.backlogCollector = fn;
+  }
+
+  private async collectBacklog(): Promise<void> {
+    const rows = this.backlogCollector ? await this.runCollector('backlog', this.backlogCollector) : null;
+    this.waiting.reset();
+    this.oldestWait.reset();
+    for (const row of rows ?? []) {
+      const labels = { queue: row.queue, engine: row.engine, api_key: row.api_key };
+      this.waiting.set(labels, row.waiting);
+      if (row.oldest_wait_sec !== null) this.oldestWait.set(labels, row.oldest_wait_sec);
+    }
   }
 
   private async collectQueueDepth(): Promise<void> {

@@ -8,6 +8,7 @@ import { UnknownEngineError } from '../engines/engine-registry.js';
 import { JobError, type JobErrorCode } from '../jobs/jobs.errors.js';
 import { TRANSCRIPTION_FIELDS } from './dto/transcription-request.dto.js';
 import { OpenAiError } from './openai-error.js';
+import { setRetryAfter } from '../common/api-error.filter.js';
 
 /** How each JobError code is answered in OpenAI's shape. */
 const JOB_ERRORS: Record<JobErrorCode, { status: number; param: string | null; code: string }> = {
@@ -58,6 +59,7 @@ export class OpenAiErrorFilter implements ExceptionFilter {
         return;
       }
       for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+      setRetryAfter(res, exception);
       res.status(error.status).json(error.body());
     };
     // Answered once the upload is gone, so a client never sees its request end while the file remains.

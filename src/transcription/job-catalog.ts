@@ -142,6 +142,8 @@ export interface ChunkJobData {
   attemptsPerEngine?: number;
   /** Pieces in the whole job (for progress). */
   total: number;
+  /** Label of the submitting API key (fair scheduling, backlog per key); absent in chunks queued before it existed. */
+  keyLabel?: string;
 }
 
 /**

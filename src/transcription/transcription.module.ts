@@ -9,6 +9,7 @@ import { TranscriptsModule } from '../transcripts/transcripts.module.js';
 import { JobCancellation } from './cancellation.js';
 import { boundProcessor } from './catalog-worker-host.js';
 import { EngineFallbacks } from './engine-fallbacks.js';
+import { FairScheduler } from './fair-scheduling.js';
 import { JobCatalogCheck } from './job-catalog.check.js';
 import { chunkQueueName, QueueName } from './job-catalog.js';
 import { JobControl } from './job-control.js';
@@ -19,7 +20,9 @@ import { ChunkProcessor } from './long-audio/chunk.processor.js';
 import { ChunkQueues } from './long-audio/chunk-queues.js';
 import { LongAudioPipeline } from './long-audio/long-audio.pipeline.js';
 import { PipelineMetrics } from './pipeline-metrics.js';
+import { QueueBacklog } from './queue-backlog.js';
 import { QueueEventsBridge } from './queue-events.bridge.js';
+import { QueuedAudioQuota } from './queued-audio-quota.js';
 import { TranscriptJobEntity } from './transcript-job.entity.js';
 import { TranscriptionEvents } from './transcription.events.js';
 import { TranscriptionProcessor } from './transcription.processor.js';
@@ -52,6 +55,9 @@ export class TranscriptionModule {
       LongAudioPipeline,
       EngineFallbacks,
       PipelineMetrics,
+      FairScheduler,
+      QueuedAudioQuota,
+      QueueBacklog,
     ];
     if (options.api) providers.push(JobSubmitter, JobControl, QueueEventsBridge);
     if (options.worker) {
@@ -79,7 +85,7 @@ export class TranscriptionModule {
         BullModule.registerQueue({ name: QueueName.Transcription }, ...chunkQueues),
       ],
       providers,
-      exports: [TranscriptionQueue, JobRepository, TranscriptionEvents, ...(options.api ? [JobSubmitter, JobControl] : [])],
+      exports: [TranscriptionQueue, JobRepository, TranscriptionEvents, QueueBacklog, ...(options.api ? [JobSubmitter, JobControl] : [])],
     };
   }
 }

@@ -2,6 +2,8 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable } from '@nestjs/common';
 import { Job, type Queue } from 'bullmq';
 import { AppConfig } from '../config/app-config.js';
+import { FairScheduler } from './fair-scheduling.js';
+import type { WaitingJob } from './long-audio/chunk-queues.js';
 import { QueueName, TranscriptionJobName, type JobProgress, type TranscriptionJobData, type TranscriptionJobResult } from './job-catalog.js';
 
 /** BullMQ's view of a job, reduced to what the gateway reads. */
@@ -28,18 +30,23 @@ export class TranscriptionQueue {
   constructor(
     @InjectQueue(QueueName.Transcription) private readonly queue: Queue<TranscriptionJobData, TranscriptionJobResult>,
     private readonly config: AppConfig,
+    private readonly fair: FairScheduler,
   ) {}
 
   /**
    * Enqueues a transcription with `jobId` as the BullMQ id.
    * `attempts` in total (1 + retries, times the engines of a fallback chain), delays
    * JOB_BACKOFF_MS × 2^n (exponential); finished jobs stay in Redis for REDIS_JOB_TTL seconds,
-   * then status comes from Postgres.
+   * then status comes from Postgres. With `turn` (and FAIR_SCHEDULING on), the job gets the
+   * BullMQ priority of its key's next turn (FairScheduler, docs/scheduling.md).
+   * @param turn the submitting key's label and the job's audio seconds (its cost).
    */
-  async add(jobId: string, data: TranscriptionJobData, attempts: number): Promise<void> {
+  async add(jobId: string, data: TranscriptionJobData, attempts: number, turn?: { keyLabel: string; audioSec: number }): Promise<void> {
+    const priority = turn ? (await this.fair.priorities(this.queue, turn.keyLabel, [turn.audioSec]))?.[0] : undefined;
     await this.queue.add(TranscriptionJobName.Transcribe, data, {
       jobId,
       attempts,
+      ...(priority ? { priority } : {}),
       backoff: { type: 'exponential', delay: this.config.JOB_BACKOFF_MS },
       removeOnComplete: { age: this.config.REDIS_JOB_TTL },
       removeOnFail: { age: this.config.REDIS_JOB_TTL },
@@ -84,6 +91,12 @@ export class TranscriptionQueue {
   /** Jobs per BullMQ state (waiting, active, delayed, waiting-children, completed, failed…), for metrics. */
   counts(): Promise<Record<string, number>> {
     return this.queue.getJobCounts();
+  }
+
+  /** The first `limit` jobs waiting (not delayed), in the order workers will take them (wait list, then by priority). */
+  async waiting(limit: number): Promise<WaitingJob[]> {
+    const jobs = await this.queue.getJobs(['wait', 'prioritized'], 0, limit - 1, true);
+    return jobs.filter((j) => j?.id).slice(0, limit).map((j) => ({ id: j.id!, engine: j.data.engine, keyLabel: j.data.keyLabel ?? null, enqueuedAt: j.timestamp }));
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { Segment } from '../../engines/engine.spec.js';
 import type { JobStage, JobStatus } from '../../transcription/job-catalog.js';
+import type { QueuePosition } from '../../transcription/queue-backlog.js';
 
 /** `GET /api/transcribe/jobs/status/:job_id` and every SSE event of `GET /stream/:job_id`. */
 export interface JobStatusView {
@@ -20,6 +21,8 @@ export interface JobStatusView {
   result?: { segments_count: number; duration: number };
   /** Present once failed: the last error (code, message, retryable, attempt). */
   error?: Record<string, unknown>;
+  /** SSE only, while the job waits: whole jobs (`jobs_ahead`) or other jobs' chunks (`chunks_ahead`) that run before it. */
+  queue_position?: QueuePosition;
 }
 
 /** `GET /api/transcribe/jobs/result/:job_id`. All times are float seconds. */

@@ -79,6 +79,17 @@ export class ApiErrorSchema {
   @ApiProperty({ example: "Unknown engine 'kaldi'. Available engines: pocketsphinx.", description: 'what was wrong and what is accepted (a list for field validation errors)' }) message!: string;
 }
 
+export class QueueGroupSchema {
+  @ApiProperty({ description: 'whole jobs waiting in the transcription queue (intake, short recordings, merges)' }) waiting_jobs!: number;
+  @ApiProperty({ description: "chunks of long recordings waiting in the engine's chunk queue" }) waiting_chunks!: number;
+  @ApiProperty({ nullable: true, type: Number, description: 'seconds the longest-waiting job or chunk has waited; null when none waits' }) oldest_wait_sec!: number | null;
+}
+
+export class EngineQueueSchema extends QueueGroupSchema {
+  @ApiProperty({ type: 'object', additionalProperties: { $ref: '#/components/schemas/QueueGroupSchema' }, description: 'the same per API key label (8 hex characters of its SHA-256, or anonymous)' }) by_key!: Record<string, QueueGroupSchema>;
+  @ApiProperty({ description: 'a queue held more than 2000 waiting jobs: the counts are lower bounds' }) truncated!: boolean;
+}
+
 export class EngineSchema {
   @ApiProperty() engine!: string;
   @ApiProperty() display_name!: string;
@@ -92,6 +103,7 @@ export class EngineSchema {
   @ApiProperty({ type: [String] }) languages!: string[];
   @ApiProperty({ type: [String] }) models!: string[];
   @ApiProperty({ nullable: true, type: Number, description: 'seconds' }) max_duration_sec!: number | null;
+  @ApiProperty({ nullable: true, type: EngineQueueSchema, description: 'what waits for this engine (null when Redis did not answer within 1 s)' }) queue!: EngineQueueSchema | null;
 }
 
 export class EnginesSchema {

@@ -4,6 +4,7 @@ import { ModuleRef } from '@nestjs/core';
 import type { Queue } from 'bullmq';
 import { AppConfig } from '../../config/app-config.js';
 import { EngineRegistry } from '../../engines/engine-registry.js';
+import { FairScheduler } from '../fair-scheduling.js';
 import { ChunkJobName, chunkQueueName, type ChunkJobData, type ChunkJobResult } from '../job-catalog.js';
 
 /** The parent a chunk job reports to (BullMQ flow). */
@@ -11,6 +12,19 @@ export interface ParentRef {
   id: string;
   /** BullMQ's qualified name of the parent's queue (`prefix:name`). */
   queue: string;
+}
+
+/** A job waiting in a queue, as the backlog views list it. */
+export interface WaitingJob {
+  /** BullMQ job id (a transcription job's id is its public job_id). */
+  id: string;
+  /** For a chunk job: its transcription job's id. */
+  parentId?: string;
+  engine: string;
+  /** Label of the submitting API key; null for jobs queued before it was recorded. */
+  keyLabel: string | null;
+  /** Epoch ms the job was added to this queue. */
+  enqueuedAt: number;
 }
 
 /** BullMQ id of a piece's chunk job: derived from the parent id, so a split that runs twice adds nothing twice. */
@@ -28,6 +42,7 @@ export class ChunkQueues implements OnApplicationBootstrap {
     private readonly config: AppConfig,
     private readonly registry: EngineRegistry,
     private readonly moduleRef: ModuleRef,
+    private readonly fair: FairScheduler,
   ) {}
 
   /** The chunk queue of an enabled engine. */
@@ -44,17 +59,23 @@ export class ChunkQueues implements OnApplicationBootstrap {
   /**
    * Adds the pieces of one job as BullMQ children of `parent`. A piece is retried alone with
    * exponential backoff (JOB_BACKOFF_MS × 2^n); when it finally fails, the parent fails.
+   * With FAIR_SCHEDULING on, each piece gets the BullMQ priority of its key's next turn
+   * (FairScheduler: the key's pieces are spread among other keys' pieces by audio seconds).
    * @param attempts attempts per piece in total (1 + retries, times the engines of a fallback chain).
+   * @param keyLabel label of the API key the job was submitted with (`anonymous` without one).
    */
-  async addChunks(parent: ParentRef, engineId: string, chunks: ChunkJobData[], attempts: number): Promise<void> {
-    await this.queue(engineId).addBulk(
-      chunks.map((data) => ({
+  async addChunks(parent: ParentRef, engineId: string, chunks: ChunkJobData[], attempts: number, keyLabel: string): Promise<void> {
+    const queue = this.queue(engineId);
+    const priorities = await this.fair.priorities(queue, keyLabel, chunks.map((c) => c.durationSec));
+    await queue.addBulk(
+      chunks.map((data, i) => ({
         name: ChunkJobName.TranscribeChunk,
         data,
         opts: {
           jobId: chunkJobId(parent.id, data.piece.index),
           parent,
           attempts,
+          ...(priorities ? { priority: priorities[i] } : {}),
           backoff: { type: 'exponential', delay: this.config.JOB_BACKOFF_MS },
           failParentOnFailure: true,
           removeOnComplete: { age: this.config.REDIS_JOB_TTL },
@@ -72,5 +93,15 @@ export class ChunkQueues implements OnApplicationBootstrap {
   /** Jobs per BullMQ state in an engine's chunk queue, for metrics. */
   counts(engineId: string): Promise<Record<string, number>> {
     return this.queue(engineId).getJobCounts();
+  }
+
+  /**
+   * The first `limit` chunk jobs waiting in an engine's queue, in the order workers will take them
+   * (BullMQ's wait list, then the prioritized set by priority). Delayed chunks (retry backoff) are
+   * not waiting and not listed.
+   */
+  async waiting(engineId: string, limit: number): Promise<WaitingJob[]> {
+    const jobs = await this.queue(engineId).getJobs(['wait', 'prioritized'], 0, limit - 1, true);
+    return jobs.filter((j) => j?.id).slice(0, limit).map((j) => ({ id: j.id!, parentId: j.data.parentJobId, engine: engineId, keyLabel: j.data.keyLabel ?? null, enqueuedAt: j.timestamp }));
   }
 }

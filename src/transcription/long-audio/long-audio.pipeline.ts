@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AudioService, type NormalizedAudio } from '../../audio/audio.service.js';
+import { ANONYMOUS_KEY_LABEL } from '../../metrics/metrics.service.js';
 import { AppConfig } from '../../config/app-config.js';
 import type { EngineCapabilities, TranscriptionEngine, TranscriptionResult } from '../../engines/engine.spec.js';
 import { STORAGE_DRIVER, type StorageDriver } from '../../storage/storage.driver.js';
@@ -213,10 +214,14 @@ export class LongAudioPipeline {
     return { merge, chunks, summary };
   }
 
-  /** Queues the chunk jobs of a split as children of the transcription job `parent`. */
+  /**
+   * Queues the chunk jobs of a split as children of the transcription job `parent`, taking turns
+   * with other API keys' chunks (fair scheduling); each carries the key's label (backlog per key).
+   */
   async enqueue(parent: ParentRef, merge: MergeStepData, chunks: ChunkJobData[]): Promise<void> {
     const fallbackCount = chunks[0]?.fallbacks?.length ?? 0;
-    await this.chunkQueues.addChunks(parent, merge.chunkEngine, chunks, (this.config.JOB_MAX_RETRIES + 1) * (1 + fallbackCount));
+    const keyLabel = merge.keyLabel ?? ANONYMOUS_KEY_LABEL;
+    await this.chunkQueues.addChunks(parent, merge.chunkEngine, chunks.map((c) => ({ ...c, keyLabel })), (this.config.JOB_MAX_RETRIES + 1) * (1 + fallbackCount), keyLabel);
   }
 
   /**
