@@ -76,6 +76,10 @@ export interface RecordedRequest {
   behaviour?: ServerBehaviour['kind'];
   /** HTTP status sent (undefined when the connection was dropped or the client left first). */
   status?: number;
+  /** Epoch ms the request arrived, its simulated inference began and ended (transcriptions with `delayMsPerAudioSec` only for the last two). */
+  arrivedAt?: number;
+  startedAt?: number;
+  endedAt?: number;
 }
 
 export interface OpenAiTranscriptionServer {
@@ -96,6 +100,13 @@ export interface ServerOptions {
   apiKey?: string;
   /** The loaded model's name (the service accepts it, `whisper-<name>` and `whisper-1`). */
   loadedModel?: string;
+  /**
+   * Simulated inference time, ms per second of uploaded audio (default 0): a deterministic stand-in
+   * for a GPU's speed in scheduling tests.
+   */
+  delayMsPerAudioSec?: number;
+  /** Transcribe one request at a time, in arrival order, as one service replica with one model does (default false). */
+  serial?: boolean;
 }
 
 /** Whisper's language table, read from the project's own service so the server and the adapter do not share code. */
@@ -221,6 +232,23 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
   const requests: RecordedRequest[] = [];
 
   const authorized = (header: string | null) => !options.apiKey || header === `Bearer ${options.apiKey}`;
+  /** The tail of the serial inference line (options.serial). */
+  let line: Promise<void> = Promise.resolve();
+  /** Simulated inference of `durationSec` of audio: waits delayMsPerAudioSec per second, alone when serial. */
+  const infer = (record: RecordedRequest, durationSec: number): Promise<void> => {
+    const run = async () => {
+      record.startedAt = Date.now();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => { timers.delete(timer); resolve(); }, (options.delayMsPerAudioSec ?? 0) * durationSec);
+        timers.add(timer);
+      });
+      record.endedAt = Date.now();
+    };
+    if (!options.serial) return run();
+    const turn = line.then(run);
+    line = turn.catch(() => undefined);
+    return turn;
+  };
 
   async function transcription(req: IncomingMessage, res: ServerResponse, record: RecordedRequest): Promise<void> {
     let form: FormData;
@@ -293,6 +321,7 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
     if (!wav || wav.durationSec <= 0) throw new ApiError(400, 'the audio could not be decoded (this test server reads WAV only)', 'invalid_audio', 'file');
 
     const duration = Math.round(wav.durationSec * 1000) / 1000;
+    if (options.delayMsPerAudioSec || options.serial) await infer(record, wav.durationSec);
     const result = verboseJson(duration, language, [...new Set(granularities)]);
     if (format === 'text') {
       record.status = 200;
@@ -314,6 +343,7 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
       transferEncoding: req.headers['transfer-encoding'] ?? null,
       fields: {},
       file: null,
+      arrivedAt: Date.now(),
     };
     requests.push(record);
     const fail = (err: unknown) => {
