@@ -4,9 +4,11 @@
  * OpenAI-protocol test server with a simulated inference time per audio second, one request at a
  * time (one GPU replica: WHISPER_ROCM_CONCURRENCY=1). Long recordings are cut into ~10 s chunks.
  *
- * Key A queues two long recordings; key B then one long recording and one short clip. B's clip
- * must complete within about one chunk's time (plus its own), B's long job before A's second, and
- * every job exactly once (one engine call per piece). Meanwhile /engines, /metrics and the SSE
+ * Key A queues two long recordings; key B then one long recording and one short clip. The engine
+ * is held busy until the three long recordings are split and queued, so the chunk order is the
+ * scheduler's alone, however slow splitting is on a busy machine. B's clip must wait at the engine
+ * for at most the chunk in progress, B's long job complete before A's second, and every job
+ * complete exactly once (one engine call per piece). Meanwhile /engines, /metrics and the SSE
  * stream show the backlog per key; the per-key quota of queued audio seconds is shared by both
  * API processes and given back when jobs complete or are cancelled.
  */
@@ -20,12 +22,8 @@ import { buildLongRecording } from '../support/recordings.js';
 
 const KEY_A = 'fair-key-a-0123456789abcdef';
 const KEY_B = 'fair-key-b-fedcba9876543210';
-/**
- * Simulated inference: ms per second of audio. A 10 s chunk takes 5 s, the 11 s clip 5.5 s: slow
- * enough that B's recording is split and queued (seconds of ffmpeg on a busy machine) while A's
- * first recording still has chunks waiting.
- */
-const MS_PER_AUDIO_SEC = 500;
+/** Simulated inference: ms per second of audio. A 10 s chunk takes 3 s, the 11 s clip 3.3 s. */
+const MS_PER_AUDIO_SEC = 300;
 const CHUNK_SEC = 10;
 const CHUNK_MS = CHUNK_SEC * MS_PER_AUDIO_SEC;
 /** Per-key quota: two long recordings fit, a third does not. */
@@ -83,12 +81,16 @@ describe('faults: fair scheduling across API keys (real processes)', () => {
 
   it("lets key B's clip and long recording take turns with key A's backlog; every job completes once; the quota is shared and given back", async () => {
     const labelA = apiKeyLabel(KEY_A);
-    const t0 = Date.now();
+    // The engine starts busy (held) until A's and B's long recordings are split and queued, so the
+    // order of the chunks is the scheduler's alone, however slow the machine is at splitting.
+    server.hold();
     const a1 = await post(apis[0], KEY_A, long.path);
     const a2 = await post(apis[1], KEY_A, long.path);
     expect([a1.status, a2.status]).toEqual([202, 202]);
     const [idA1, idA2] = [a1.body.job_id as string, a2.body.job_id as string];
-    await waitFor("A's chunks to be queued", async () => (await status(KEY_A, idA2)).stage === 'transcribing', 60_000, 100);
+    const queued = (key: string, id: string) => waitFor(`job ${id}'s chunks to be queued`, async () => (await status(key, id)).stage === 'transcribing', 120_000, 100);
+    await queued(KEY_A, idA1);
+    await queued(KEY_A, idA2);
 
     // A's third recording would take A over its quota: refused by the other API process, with the numbers.
     const a3 = await post(apis[1], KEY_A, long.path);
@@ -99,16 +101,39 @@ describe('faults: fair scheduling across API keys (real processes)', () => {
     expect(a3.body.queued_sec).toBeCloseTo(2 * long.duration, 0);
 
     const b1 = await post(apis[0], KEY_B, long.path);
+    expect(b1.status).toBe(202);
+    const idB1 = b1.body.job_id as string;
+    await queued(KEY_B, idB1);
+
+    // Back-pressure is visible while the chunks wait: per engine and key in /engines and /metrics, and on SSE.
+    const engines = await get<{ engines: Record<string, { queue: { waiting_chunks: number; oldest_wait_sec: number; by_key: Record<string, { waiting_chunks: number }> } }> }>(apis[1], KEY_B, '/api/transcribe/jobs/engines');
+    const queue = engines.engines['whisper-rocm'].queue;
+    measured.engines_queue = queue;
+    expect(queue.waiting_chunks).toBeGreaterThan(0);
+    expect(queue.oldest_wait_sec).toBeGreaterThan(0);
+    expect(queue.by_key[labelA].waiting_chunks).toBeGreaterThan(0);
+    expect(queue.by_key[apiKeyLabel(KEY_B)].waiting_chunks).toBeGreaterThan(0);
+    const metrics = await get<string>(apis[0], KEY_A, '/metrics');
+    expect(metrics).toMatch(new RegExp(`gateway_queue_waiting\\{queue="chunks-whisper-rocm",engine="whisper-rocm",api_key="${labelA}"\\} [1-9]`));
+    expect(metrics).toMatch(new RegExp(`gateway_queue_oldest_wait_seconds\\{queue="chunks-whisper-rocm",engine="whisper-rocm",api_key="${labelA}"\\} \\d`));
+    const position = await firstEvent(`${apis[0].url}/api/transcribe/jobs/stream/${idA2}`, KEY_A, (e) => e.queue_position?.chunks_ahead !== undefined);
+    measured.a2_sse_position = position.queue_position;
+    // Ahead of A2's first chunk: A1's waiting chunks and B1's first ones (taking turns with A).
+    expect(position.queue_position!.chunks_ahead).toBeGreaterThan(0);
+    measured.chunk_priorities = await h.redis.command('ZRANGE', `${h.shared.QUEUE_PREFIX}:chunks-whisper-rocm:prioritized`, 0, -1, 'WITHSCORES');
+
+    // B's clip is queued once the engine works through the backlog.
+    server.release();
+    const released = Date.now();
     const clipSubmitted = Date.now();
-    // The clip alone names its language, so its engine call can be told from the chunks'.
     const b2 = await post(apis[1], KEY_B, fixture('jfk.wav'), { language: 'en' });
-    expect([b1.status, b2.status]).toEqual([202, 202]);
-    const [idB1, idB2] = [b1.body.job_id as string, b2.body.job_id as string];
-    const ids = { A1: idA1, A2: idA2, B1: idB1, B2: idB2 };
+    expect(b2.status).toBe(202);
+    const ids = { A1: idA1, A2: idA2, B1: idB1, B2: b2.body.job_id as string };
     const keyOf = (name: string) => (name.startsWith('A') ? KEY_A : KEY_B);
-    // Finish times as the API first reports them, polled from now on.
+
+    // Finish times as the API first reports them.
     const doneAt: Record<string, number> = {};
-    const finished = waitFor('every job to complete', async () => {
+    await waitFor('every job to complete', async () => {
       for (const [name, id] of Object.entries(ids)) {
         if (doneAt[name]) continue;
         const s = await status(keyOf(name), id);
@@ -117,33 +142,19 @@ describe('faults: fair scheduling across API keys (real processes)', () => {
       }
       return Object.keys(doneAt).length === 4;
     }, 300_000, 100);
-    const chunkLane = `${h.shared.QUEUE_PREFIX}:chunks-whisper-rocm`;
-    measured.chunk_priorities_after_submissions = await h.redis.command('ZRANGE', `${chunkLane}:prioritized`, 0, -1, 'WITHSCORES');
+    const calls = server.transcriptions();
+    measured.engine_calls_s = calls.map((r) => [(r.arrivedAt! - released) / 1000, (r.startedAt! - released) / 1000, r.file?.wav?.durationSec, r.fields.language?.[0] ?? '']);
+    measured.finished_after_release_s = Object.fromEntries(Object.entries(doneAt).map(([n, t]) => [n, (t - released) / 1000]));
 
-    // Back-pressure is visible while A's chunks wait: per engine and key in /engines and /metrics, and on SSE.
-    const engines = await get<{ engines: Record<string, { queue: { waiting_chunks: number; oldest_wait_sec: number; by_key: Record<string, { waiting_chunks: number }> } }> }>(apis[1], KEY_B, '/api/transcribe/jobs/engines');
-    const queue = engines.engines['whisper-rocm'].queue;
-    expect(queue.waiting_chunks).toBeGreaterThan(0);
-    expect(queue.oldest_wait_sec).toBeGreaterThan(0);
-    expect(queue.by_key[labelA].waiting_chunks).toBeGreaterThan(0);
-    const metrics = await get<string>(apis[0], KEY_A, '/metrics');
-    expect(metrics).toMatch(new RegExp(`gateway_queue_waiting\\{queue="chunks-whisper-rocm",engine="whisper-rocm",api_key="${labelA}"\\} [1-9]`));
-    expect(metrics).toMatch(new RegExp(`gateway_queue_oldest_wait_seconds\\{queue="chunks-whisper-rocm",engine="whisper-rocm",api_key="${labelA}"\\} \\d`));
-    const position = await firstEvent(`${apis[0].url}/api/transcribe/jobs/stream/${idA2}`, KEY_A, (e) => e.queue_position?.chunks_ahead !== undefined);
-    measured.a2_sse_position = position.queue_position;
-
-    await finished;
-    measured.engine_calls = server.transcriptions().map((r) => [r.arrivedAt! - t0, r.startedAt! - t0, r.file?.wav?.durationSec]);
-    measured.finished_after_ms = Object.fromEntries(Object.entries(doneAt).map(([n, t]) => [n, t - t0]));
-
-    // B's clip waited for at most the chunk the engine was busy with: at the engine, and end to end.
-    const clipCall = server.transcriptions().find((r) => r.fields.language?.[0] === 'en')!;
-    const clipMs = 11 * MS_PER_AUDIO_SEC;
-    measured.clip_engine_wait_ms = clipCall.startedAt! - clipCall.arrivedAt!;
+    // B's clip (its call alone names a language) waited at the engine for at most the chunk in progress.
+    const clip = calls.find((r) => r.fields.language?.[0] === 'en')!;
+    const startedBetween = calls.filter((r) => r !== clip && r.startedAt! > clip.arrivedAt! && r.startedAt! < clip.startedAt!);
+    measured.clip_engine_wait_ms = clip.startedAt! - clip.arrivedAt!;
     measured.clip_total_ms = doneAt.B2 - clipSubmitted;
-    expect(clipCall.startedAt! - clipCall.arrivedAt!).toBeLessThanOrEqual(CHUNK_MS * 1.3 + 500);
-    // The upload, intake (decode), the save and the status poll on a busy 2-core machine come on top: allowance 8 s.
-    expect(doneAt.B2 - clipSubmitted).toBeLessThanOrEqual(CHUNK_MS * 1.3 + clipMs + 8000);
+    expect(startedBetween).toEqual([]);
+    expect(clip.startedAt! - clip.arrivedAt!).toBeLessThanOrEqual(CHUNK_MS * 1.3 + 500);
+    // End to end, the upload, intake (decode), saving and this poll on a busy 2-core machine come on top.
+    expect(doneAt.B2 - clipSubmitted).toBeLessThanOrEqual(CHUNK_MS * 1.3 + 11 * MS_PER_AUDIO_SEC + 10_000);
     // B's long recording took turns with A's backlog rather than waiting behind both of A's.
     expect(doneAt.B1).toBeLessThan(doneAt.A2);
 
@@ -153,7 +164,7 @@ describe('faults: fair scheduling across API keys (real processes)', () => {
     const pieces = rows.map((r) => r.chunks ?? 0).sort((a, b) => a - b);
     expect(pieces[0]).toBe(0);
     expect(pieces.slice(1).every((n) => n >= 5)).toBe(true);
-    expect(server.transcriptions().filter((r) => r.status === 200)).toHaveLength(pieces.reduce((a, b) => a + b, 0) + 1);
+    expect(calls.filter((r) => r.status === 200)).toHaveLength(pieces.reduce((a, b) => a + b, 0) + 1);
 
     // Every finished job gave its seconds back; a cancelled job does too.
     expect(await quotaHash()).toEqual([]);

@@ -92,6 +92,9 @@ export interface OpenAiTranscriptionServer {
   enqueue(...behaviours: ServerBehaviour[]): void;
   /** `GET /health` answers 200 when true (model loaded), 503 `loading` when false. */
   healthy: boolean;
+  /** Holds simulated inference: transcriptions wait (in arrival order, when serial) until release(). */
+  hold(): void;
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -234,9 +237,13 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
   const authorized = (header: string | null) => !options.apiKey || header === `Bearer ${options.apiKey}`;
   /** The tail of the serial inference line (options.serial). */
   let line: Promise<void> = Promise.resolve();
+  /** Inference waits for this (hold/release). */
+  let gate: Promise<void> = Promise.resolve();
+  let openGate: () => void = () => undefined;
   /** Simulated inference of `durationSec` of audio: waits delayMsPerAudioSec per second, alone when serial. */
   const infer = (record: RecordedRequest, durationSec: number): Promise<void> => {
     const run = async () => {
+      await gate;
       record.startedAt = Date.now();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => { timers.delete(timer); resolve(); }, (options.delayMsPerAudioSec ?? 0) * durationSec);
@@ -378,7 +385,12 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
     transcriptions: () => requests.filter((r) => r.path === '/v1/audio/transcriptions'),
     enqueue: (...behaviours) => queue.push(...behaviours),
     healthy: true,
+    hold: () => {
+      gate = new Promise<void>((resolve) => { openGate = resolve; });
+    },
+    release: () => openGate(),
     close: async () => {
+      openGate();
       for (const t of timers) clearTimeout(t);
       timers.clear();
       server.closeAllConnections();
