@@ -19,7 +19,7 @@ PG_PORT="${PG_PORT:-54359}"
 REDIS_PORT="${REDIS_PORT:-63829}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
 
-ALL=(long-audio overhead ingest vad speech-pipeline)
+ALL=(long-audio overhead ingest vad speech-pipeline fairness)
 names=("$@")
 ((${#names[@]})) || names=("${ALL[@]}")
 for name in "${names[@]}"; do
