@@ -55,8 +55,8 @@ export class JobSubmitter {
     try {
       await this.queue.add(jobId, { ...data, step: 'transcribe', ...(fallbacks.length ? { fallbacks, attemptsPerEngine } : {}) }, attemptsPerEngine * (1 + fallbacks.length), { keyLabel, audioSec: audioSec ?? 1 });
     } catch (err) {
-      await this.repository.delete(transcript.id);
-      await this.quota.release(jobId);
+      // Both undo steps run even when one fails; the caller sees the error that stopped the submission.
+      await Promise.allSettled([this.repository.delete(transcript.id), this.quota.release(jobId)]);
       throw err;
     }
     await this.events.emit(TranscriptionEvent.Submitted, { jobId, transcriptId: transcript.id, engine: data.engine, ...(data.keyLabel ? { keyLabel: data.keyLabel } : {}) });
