@@ -154,6 +154,30 @@ describe('MetricsService', () => {
     expect(value(samples, 'gateway_queue_depth', { queue: 'transcription', state: 'delayed' })).toBeUndefined();
   });
 
+  it('reports what waits per queue, engine and API key, and the oldest wait, through the backlog collector', async () => {
+    const metrics = new MetricsService();
+    let rows = [
+      { queue: 'chunks-whisper-rocm', engine: 'whisper-rocm', api_key: 'aaaaaaaa', waiting: 11, oldest_wait_sec: 24.5 },
+      { queue: 'chunks-whisper-rocm', engine: 'whisper-rocm', api_key: 'bbbbbbbb', waiting: 6, oldest_wait_sec: 0.2 },
+      { queue: 'transcription', engine: 'pocketsphinx', api_key: 'anonymous', waiting: 0, oldest_wait_sec: null },
+    ];
+    metrics.setBacklogCollector(() => rows);
+    const { samples, types } = await scrape(metrics);
+    expect([types.gateway_queue_waiting, types.gateway_queue_oldest_wait_seconds]).toEqual(['gauge', 'gauge']);
+    expect(value(samples, 'gateway_queue_waiting', { queue: 'chunks-whisper-rocm', engine: 'whisper-rocm', api_key: 'aaaaaaaa' })).toBe(11);
+    expect(value(samples, 'gateway_queue_oldest_wait_seconds', { queue: 'chunks-whisper-rocm', api_key: 'aaaaaaaa' })).toBe(24.5);
+    expect(value(samples, 'gateway_queue_waiting', { api_key: 'bbbbbbbb' })).toBe(6);
+    expect(value(samples, 'gateway_queue_waiting', { queue: 'transcription', api_key: 'anonymous' })).toBe(0);
+    // No wait, no age.
+    expect(value(samples, 'gateway_queue_oldest_wait_seconds', { queue: 'transcription' })).toBeUndefined();
+
+    // A key with nothing waiting any more is no longer reported.
+    rows = rows.slice(1);
+    const next = await scrape(metrics);
+    expect(value(next.samples, 'gateway_queue_waiting', { api_key: 'aaaaaaaa' })).toBeUndefined();
+    expect(value(next.samples, 'gateway_queue_waiting', { api_key: 'bbbbbbbb' })).toBe(6);
+  });
+
   it('reports engine availability through the health collector', async () => {
     const metrics = new MetricsService();
     let { samples } = await scrape(metrics);
