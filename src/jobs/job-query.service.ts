@@ -7,7 +7,7 @@ import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage.driver.js
 import type { JobProgress, JobStage, JobStatus } from '../transcription/job-catalog.js';
 import { JobRepository } from '../transcription/job.repository.js';
 import { TranscriptionQueue, type QueuedJobState } from '../transcription/transcription.queue.js';
-import type { JobResultView, JobStatusView } from './dto/job-views.js';
+import { taskOf, type JobResultView, type JobStatusView } from './dto/job-views.js';
 import { JobError } from './jobs.errors.js';
 
 const BULL_TO_STATUS: Record<string, JobStatus> = {
@@ -63,6 +63,7 @@ export class JobQueryService {
       stage: status === 'completed' ? 'completed' : status === 'failed' ? 'failed' : status === 'queued' ? 'queued' : (p.stage ?? 'intake'),
       transcript_id: q.data.transcriptId,
       engine: q.data.engine,
+      task: taskOf(q.data.options),
       worker_id: p.worker_id ?? null,
       message: p.message ?? status,
       ...(p.chunks_total !== undefined && status === 'processing' ? { chunks_done: p.chunks_done ?? 0, chunks_total: p.chunks_total } : {}),
@@ -98,6 +99,7 @@ export class JobQueryService {
       stage,
       transcript_id: t.id,
       engine: row.engine,
+      task: taskOf(row.engineParams),
       worker_id: row.workerId,
       message: status === 'completed' ? 'transcription completed' : status === 'failed' ? 'transcription failed' : status,
     };
@@ -130,6 +132,7 @@ export class JobQueryService {
       transcript_id: t.id,
       status: 'completed',
       filename: t.filename,
+      task: taskOf(row.engineParams),
       audio_url: audioUrl,
       language: t.language,
       duration: t.durationSec,

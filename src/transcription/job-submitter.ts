@@ -35,7 +35,7 @@ export class JobSubmitter {
   async submit(submission: JobSubmission): Promise<void> {
     const { jobId, transcript, job, data } = submission;
     await this.repository.create(transcript, { ...job, jobId, maxRetries: this.config.JOB_MAX_RETRIES });
-    const fallbacks = this.fallbacks.of(data.engine);
+    const fallbacks = this.fallbacks.of(data.engine, data.options.task);
     const attemptsPerEngine = this.config.JOB_MAX_RETRIES + 1;
     try {
       await this.queue.add(jobId, { ...data, step: 'transcribe', ...(fallbacks.length ? { fallbacks, attemptsPerEngine } : {}) }, attemptsPerEngine * (1 + fallbacks.length));

@@ -33,6 +33,7 @@ function instance(url: string, overrides: Partial<OpenAiCompatibleInstance> = {}
     chunkingThresholdSec: 300,
     chunkDurationSec: 120,
     concurrency: 1,
+    translation: true,
     ...overrides,
   };
 }

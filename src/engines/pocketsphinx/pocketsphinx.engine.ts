@@ -41,6 +41,8 @@ export class PocketsphinxEngine implements TranscriptionEngine {
       word_boosting: false,
       word_timestamps: true,
       language_detection: false,
+      // A phonetic English decoder: it can only transcribe what is spoken.
+      translation: false,
       languages: [config.POCKETSPHINX_LANGUAGE],
       models: [config.POCKETSPHINX_HMM ? path.basename(config.POCKETSPHINX_HMM) : 'en-us'],
       max_duration_sec: null,

@@ -238,6 +238,8 @@ export class RivaEngine implements TranscriptionEngine {
       word_boosting: true,
       word_timestamps: true,
       language_detection: false,
+      // This adapter speaks Riva ASR (RivaSpeechRecognition), which transcribes only; Riva translates through its separate NMT service.
+      translation: false,
       // RIVA_LANGUAGE until a health probe lists the deployed models' languages, which are added then.
       languages: [config.RIVA_LANGUAGE],
       models: config.RIVA_MODEL ? [config.RIVA_MODEL] : [],

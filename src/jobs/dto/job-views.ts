@@ -1,4 +1,4 @@
-import type { Segment } from '../../engines/engine.spec.js';
+import type { EngineTask, Segment } from '../../engines/engine.spec.js';
 import type { JobStage, JobStatus } from '../../transcription/job-catalog.js';
 
 /** `GET /api/transcribe/jobs/status/:job_id` and every SSE event of `GET /stream/:job_id`. */
@@ -10,6 +10,8 @@ export interface JobStatusView {
   stage: JobStage;
   transcript_id: string;
   engine: string;
+  /** What was asked: `transcribe`, or `translate` (English text from speech in any language). */
+  task: EngineTask;
   /** `host:pid` of the worker that ran (or runs) the job; null while queued. */
   worker_id: string | null;
   message: string;
@@ -28,6 +30,8 @@ export interface JobResultView {
   transcript_id: string;
   status: 'completed';
   filename: string;
+  /** `transcribe`, or `translate`: `text` and `segments` are English, `language` is `en`. */
+  task: EngineTask;
   /** Where the uploaded audio can be fetched (a presigned URL, or this API's audio endpoint); null once deleted by retention. */
   audio_url: string | null;
   language: string | null;
@@ -44,4 +48,12 @@ export interface JobResultView {
   speech_seconds: number | null;
   /** Seconds of audio sent to the engine: speech plus short pauses standing in for non-speech, or the whole recording. */
   engine_seconds: number | null;
+}
+
+/**
+ * The task recorded with a job (its options, in the queue payload or in `engine_params`); jobs
+ * from before translation existed were transcriptions.
+ */
+export function taskOf(options: { task?: unknown } | null | undefined): EngineTask {
+  return options?.task === 'translate' ? 'translate' : 'transcribe';
 }
