@@ -5,9 +5,12 @@ import { AppConfig } from '../config/app-config.js';
 import { TempWorkspaceService } from '../storage/temp-workspace.service.js';
 import { OpenAiApiController } from './openai-api.controller.js';
 import { OpenAiApiService } from './openai-api.service.js';
+import { OpenAiTranslationsController } from './openai-translations.controller.js';
+import { OpenAiTranslationsService } from './openai-translations.service.js';
 
 /**
- * OpenAI's speech-to-text API under `/v1` (`POST /v1/audio/transcriptions`, `GET /v1/models`),
+ * OpenAI's speech-to-text API under `/v1` (`POST /v1/audio/transcriptions`,
+ * `POST /v1/audio/translations`, `GET /v1/models`),
  * built on the jobs module's public services only. API role only.
  */
 @Module({})
@@ -33,8 +36,8 @@ export class OpenAiApiModule {
           }),
         }),
       ],
-      controllers: [OpenAiApiController],
-      providers: [OpenAiApiService],
+      controllers: [OpenAiApiController, OpenAiTranslationsController],
+      providers: [OpenAiApiService, OpenAiTranslationsService],
     };
   }
 }
