@@ -7,7 +7,11 @@ import { Readable } from 'node:stream';
 /**
  * A real HTTP server on 127.0.0.1 that speaks the OpenAI transcription API the way the project's
  * whisper-rocm service does (engines/whisper-rocm/README.md): `POST /v1/audio/transcriptions`
- * (multipart), `GET /health`, `GET /v1/models`, OpenAI error bodies. It validates the fields as
+ * and `POST /v1/audio/translations` (multipart), `GET /health`, `GET /v1/models`, OpenAI error
+ * bodies. Translations take OpenAI's translation fields only (`file`, `model`, `prompt`,
+ * `response_format`, `temperature`): a `language` or `timestamp_granularities[]` field is
+ * answered 400 `unknown_parameter`, and `verbose_json` is `{task: "translate", language:
+ * "english", duration, text, segments}` without words. It validates the fields as
  * the service does, records every request, and answers with a recorded-looking Whisper result
  * (the JFK inaugural sentence, times scaled to the uploaded audio's length). Each transcription
  * request can be scripted to fail in a chosen way.
@@ -16,7 +20,7 @@ import { Readable } from 'node:stream';
  * 400 invalid_audio, where the real service would decode it with ffmpeg.
  */
 
-/** What the next transcription request gets. Default (queue empty): `ok`. */
+/** What the next transcription or translation request gets. Default (queue empty): `ok`. */
 export type ServerBehaviour =
   | { kind: 'ok' }
   /** 429 with `Retry-After`. */
@@ -72,7 +76,7 @@ export interface RecordedRequest {
     /** From the RIFF header; null when the file is not a WAV. */
     wav: WavInfo | null;
   } | null;
-  /** The behaviour that answered it (transcription requests only). */
+  /** The behaviour that answered it (transcription and translation requests only). */
   behaviour?: ServerBehaviour['kind'];
   /** HTTP status sent (undefined when the connection was dropped or the client left first). */
   status?: number;
@@ -84,6 +88,8 @@ export interface OpenAiTranscriptionServer {
   requests: RecordedRequest[];
   /** Transcription requests only. */
   transcriptions(): RecordedRequest[];
+  /** Translation requests only (`POST /v1/audio/translations`). */
+  translations(): RecordedRequest[];
   /** Queues behaviours for the next transcription requests, one each, in order. */
   enqueue(...behaviours: ServerBehaviour[]): void;
   /** `GET /health` answers 200 when true (model loaded), 503 `loading` when false. */
@@ -160,7 +166,7 @@ export function wavInfo(bytes: Uint8Array): WavInfo | null {
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
 /** verbose_json for audio of `duration` seconds, as whisper-rocm renders it (formats.to_verbose_json). */
-function verboseJson(duration: number, language: string | null, granularities: string[]): Record<string, unknown> {
+function verboseJson(duration: number, language: string | null, granularities: string[], task: 'transcribe' | 'translate' = 'transcribe'): Record<string, unknown> {
   const scale = duration / FIXTURE_DURATION;
   const wanted = granularities.length ? granularities : ['segment'];
   const segments = FIXTURE_SEGMENTS.map((s, id) => ({
@@ -176,8 +182,9 @@ function verboseJson(duration: number, language: string | null, granularities: s
     no_speech_prob: s.no_speech_prob,
   }));
   const body: Record<string, unknown> = {
-    task: 'transcribe',
-    language: LANGUAGES[language ?? 'en'] ?? 'english',
+    task,
+    // A translation's language is the output's: always english (OpenAI's TranslationVerbose).
+    language: task === 'translate' ? 'english' : (LANGUAGES[language ?? 'en'] ?? 'english'),
     duration,
     text: FIXTURE_SEGMENTS.map((s) => s.text).join('').trim(),
   };
@@ -222,7 +229,7 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
 
   const authorized = (header: string | null) => !options.apiKey || header === `Bearer ${options.apiKey}`;
 
-  async function transcription(req: IncomingMessage, res: ServerResponse, record: RecordedRequest): Promise<void> {
+  async function transcription(req: IncomingMessage, res: ServerResponse, record: RecordedRequest, task: 'transcribe' | 'translate' = 'transcribe'): Promise<void> {
     let form: FormData;
     try {
       const headers = new Headers();
@@ -278,6 +285,12 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
     }
     if (file === null) throw new ApiError(400, "'file' is required", 'missing_file', 'file');
     if (typeof file === 'string') throw new ApiError(400, "'file' must be a file upload, not a text field", 'invalid_file', 'file');
+    if (task === 'translate') {
+      // OpenAI's translations have neither field: an adapter sending one would be relying on a server extension.
+      for (const name of ['language', 'timestamp_granularities[]', 'timestamp_granularities']) {
+        if (record.fields[name]) throw new ApiError(400, `Unrecognized request argument supplied: ${name}`, 'unknown_parameter', name);
+      }
+    }
     const model = record.fields.model?.[0]?.trim();
     if (model && !acceptedModels.has(model)) throw new ApiError(400, `model '${model}' is not served here; this server has loaded '${loadedModel}'`, 'model_not_found', 'model');
     const language = record.fields.language?.[0]?.trim().toLowerCase() || null;
@@ -293,7 +306,7 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
     if (!wav || wav.durationSec <= 0) throw new ApiError(400, 'the audio could not be decoded (this test server reads WAV only)', 'invalid_audio', 'file');
 
     const duration = Math.round(wav.durationSec * 1000) / 1000;
-    const result = verboseJson(duration, language, [...new Set(granularities)]);
+    const result = verboseJson(duration, language, [...new Set(granularities)], task);
     if (format === 'text') {
       record.status = 200;
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
@@ -336,6 +349,10 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
       transcription(req, res, record).catch(fail);
       return;
     }
+    if (req.method === 'POST' && url.pathname === '/v1/audio/translations') {
+      transcription(req, res, record, 'translate').catch(fail);
+      return;
+    }
     req.resume();
     fail(new ApiError(404, `no route for ${req.method} ${url.pathname}`, 'not_found'));
   });
@@ -346,6 +363,7 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
     url: `http://127.0.0.1:${port}`,
     requests,
     transcriptions: () => requests.filter((r) => r.path === '/v1/audio/transcriptions'),
+    translations: () => requests.filter((r) => r.path === '/v1/audio/translations'),
     enqueue: (...behaviours) => queue.push(...behaviours),
     healthy: true,
     close: async () => {
