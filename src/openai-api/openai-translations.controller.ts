@@ -15,7 +15,7 @@ import { OpenAiTranslationsService } from './openai-translations.service.js';
 import { toTranscriptionText } from './responses.js';
 import { toTranslationJson, toTranslationVerboseJson, type TranslationJson, type TranslationVerboseJson } from './translation-responses.js';
 
-/** A header value made of ASCII only: JSON with every non-ASCII character escaped. */
+/** A header value made of ASCII only: JSON with every non-ASCII character escaped (as the transcription route writes it; kept here so that route's file stays untouched). */
 const asciiJson = (value: unknown) => JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /**
