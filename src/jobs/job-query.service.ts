@@ -7,7 +7,7 @@ import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage.driver.js
 import type { JobProgress, JobStage, JobStatus } from '../transcription/job-catalog.js';
 import { JobRepository } from '../transcription/job.repository.js';
 import { TranscriptionQueue, type QueuedJobState } from '../transcription/transcription.queue.js';
-import type { JobResultView, JobStatusView } from './dto/job-views.js';
+import { roundSeconds, type JobResultView, type JobStatusView } from './dto/job-views.js';
 import { JobError } from './jobs.errors.js';
 
 const BULL_TO_STATUS: Record<string, JobStatus> = {
@@ -20,6 +20,9 @@ const BULL_TO_STATUS: Record<string, JobStatus> = {
   completed: 'completed',
   failed: 'failed',
 };
+
+/** Error code of a job ended by DELETE while queued or running (JobLifecycle.cancelled). */
+const CANCELLED_CODE = 'JOB_CANCELLED';
 
 /** The stored upload of a job, or a byte range of it. */
 export interface AudioFile {
@@ -46,11 +49,19 @@ export class JobQueryService {
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
 
-  /** @throws JobError JOB_NOT_FOUND */
+  /**
+   * A job's public status. A job cancelled by DELETE (stored as `failed`, error JOB_CANCELLED) is
+   * `cancelled` here and on SSE; `result.duration` is seconds with 3 decimals.
+   * @throws JobError JOB_NOT_FOUND
+   */
   async status(jobId: string): Promise<JobStatusView> {
     const queued = await this.queue.get(jobId);
-    if (queued) return this.fromQueue(jobId, queued);
-    return this.fromDatabase(jobId);
+    const view = queued ? await this.fromQueue(jobId, queued) : await this.fromDatabase(jobId);
+    if (view.result) view.result = { ...view.result, duration: roundSeconds(view.result.duration) };
+    if (view.status === 'failed' && view.error?.code === CANCELLED_CODE) {
+      return { ...view, status: 'cancelled', stage: 'cancelled', message: `cancelled: ${typeof view.error.message === 'string' ? view.error.message : 'by DELETE'}` };
+    }
+    return view;
   }
 
   private async fromQueue(jobId: string, q: QueuedJobState): Promise<JobStatusView> {
@@ -132,7 +143,7 @@ export class JobQueryService {
       filename: t.filename,
       audio_url: audioUrl,
       language: t.language,
-      duration: t.durationSec,
+      duration: t.durationSec === null || t.durationSec === undefined ? null : roundSeconds(t.durationSec),
       text: t.text ?? '',
       segments: t.segments ?? [],
       speaker_roles: t.speakerRoles,

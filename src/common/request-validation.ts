@@ -1,0 +1,91 @@
+import { HttpStatus, ValidationPipe, type ValidationError } from '@nestjs/common';
+import { getMetadataStorage } from 'class-validator';
+import { GatewayError } from './gateway-error.js';
+
+/** One field of a request that failed validation. */
+export interface FieldProblem {
+  /** Dotted path of the field (`language`, `phrases.0.boost`). */
+  field: string;
+  /**
+   * `unknown`: the request sent a field the endpoint does not declare; `missing`: a required field
+   * is absent or empty; `invalid`: the field's value breaks a rule.
+   */
+  kind: 'unknown' | 'missing' | 'invalid';
+  /** What was wrong and what is accepted, for this field. */
+  message: string;
+  /** For `unknown`: the fields the endpoint declares. */
+  accepted?: string[];
+}
+
+/**
+ * A request whose fields failed validation (the global ValidationPipe): 400 VALIDATION_FAILED.
+ * `message` is one string, the fields' messages joined with `; `; `errors` (public) lists them
+ * one by one as `{field, message}` for clients that point at form fields.
+ */
+export class RequestValidationError extends GatewayError {
+  readonly code = 'VALIDATION_FAILED';
+
+  constructor(readonly problems: readonly FieldProblem[]) {
+    super(problems.map((p) => p.message).join('; ') || 'the request is not valid', {
+      status: HttpStatus.BAD_REQUEST,
+      publicFields: { errors: problems.map(({ field, message }) => ({ field, message })) },
+    });
+  }
+}
+
+/** Constraints that say a value is absent: preferred over the others when the value is missing. */
+const PRESENCE = ['isDefined', 'isNotEmpty'];
+/** class-validator's constraint for a property the DTO does not declare (forbidNonWhitelisted). */
+const UNKNOWN = 'whitelistValidation';
+
+/** The properties a DTO class declares (any validation decorator), sorted. */
+function declaredFields(target: object | undefined): string[] {
+  if (!target) return [];
+  const metadata = getMetadataStorage().getTargetValidationMetadatas(target.constructor, '', true, false);
+  return [...new Set(metadata.map((m) => m.propertyName))].sort();
+}
+
+/**
+ * One problem per failing field, nested fields included (`phrases.0.boost`). Per field one
+ * message: the unknown-field message names the accepted fields; a missing value prefers the
+ * "is required" constraint; otherwise the rule declared first on the property (class-validator
+ * reports decorators bottom-up, so that is the last constraint it lists).
+ */
+export function fieldProblems(errors: readonly ValidationError[], parent = ''): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  for (const error of errors) {
+    const field = parent ? `${parent}.${error.property}` : error.property;
+    const constraints = error.constraints ?? {};
+    const keys = Object.keys(constraints);
+    if (keys.includes(UNKNOWN)) {
+      const accepted = declaredFields(error.target);
+      problems.push({ field, kind: 'unknown', accepted, message: `unknown field '${field}'${accepted.length ? `; accepted fields: ${accepted.join(', ')}` : ''}` });
+    } else if (keys.length > 0) {
+      const missing = error.value === undefined || error.value === null || error.value === '';
+      const presence = missing ? keys.find((k) => PRESENCE.includes(k)) : undefined;
+      const key = presence ?? keys[keys.length - 1];
+      const raw = constraints[key];
+      // Nested messages name only the property ("boost must be…"): give them the whole path.
+      const message = parent && raw.startsWith(`${error.property} `) ? `${field}${raw.slice(error.property.length)}` : parent ? `${field}: ${raw}` : raw;
+      problems.push({ field, kind: missing ? 'missing' : 'invalid', message });
+    }
+    if (error.children?.length) problems.push(...fieldProblems(error.children, field));
+  }
+  return problems;
+}
+
+/**
+ * The ValidationPipe of every route (createApp, and tests that build a partial app): DTO fields
+ * only (`whitelist`, unknown ones refused), values transformed to their declared types, and every
+ * failure answered as one {@link RequestValidationError}. Values are read to tell a missing field
+ * from a wrong one but never copied into messages.
+ */
+export function createValidationPipe(): ValidationPipe {
+  return new ValidationPipe({
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    transform: true,
+    validationError: { target: true, value: true },
+    exceptionFactory: (errors: ValidationError[]) => new RequestValidationError(fieldProblems(errors)),
+  });
+}
