@@ -8,6 +8,7 @@ import type { JobProgress, JobStage, JobStatus } from '../transcription/job-cata
 import { JobRepository } from '../transcription/job.repository.js';
 import { TranscriptionQueue, type QueuedJobState } from '../transcription/transcription.queue.js';
 import { roundSeconds, type JobResultView, type JobStatusView } from './dto/job-views.js';
+import { DeletedJobs } from './deleted-jobs.js';
 import { JobError } from './jobs.errors.js';
 
 const BULL_TO_STATUS: Record<string, JobStatus> = {
@@ -47,12 +48,23 @@ export class JobQueryService {
     private readonly queue: TranscriptionQueue,
     private readonly repository: JobRepository,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
+    private readonly deleted: DeletedJobs,
   ) {}
+
+  /**
+   * The error for an id with no row: 410 JOB_DELETED when DELETE removed it (within
+   * DELETED_JOB_MEMORY_SEC), else 404 JOB_NOT_FOUND.
+   */
+  private async missing(jobId: string): Promise<JobError> {
+    const at = await this.deleted.deletedAt(jobId);
+    if (at) return new JobError('JOB_DELETED', `job ${jobId} was deleted (DELETE at ${at}); its transcript and audio are gone`, { deleted_at: at });
+    return new JobError('JOB_NOT_FOUND', `no job with id ${jobId}`);
+  }
 
   /**
    * A job's public status. A job cancelled by DELETE (stored as `failed`, error JOB_CANCELLED) is
    * `cancelled` here and on SSE; `result.duration` is seconds with 3 decimals.
-   * @throws JobError JOB_NOT_FOUND
+   * @throws JobError JOB_NOT_FOUND, JOB_DELETED (410)
    */
   async status(jobId: string): Promise<JobStatusView> {
     const queued = await this.queue.get(jobId);
@@ -98,7 +110,7 @@ export class JobQueryService {
 
   private async fromDatabase(jobId: string): Promise<JobStatusView> {
     const row = await this.repository.find(jobId);
-    if (!row) throw new JobError('JOB_NOT_FOUND', `no job with id ${jobId}`);
+    if (!row) throw await this.missing(jobId);
     const t = row.transcript;
     const status = t.status;
     const stage: JobStage = status === 'processing' ? 'transcribing' : status;
@@ -118,14 +130,19 @@ export class JobQueryService {
     return view;
   }
 
+  /** Records that DELETE removed `jobId`, so later lookups answer 410 JOB_DELETED. */
+  recordDeletion(jobId: string): Promise<void> {
+    return this.deleted.record(jobId);
+  }
+
   /**
    * The normalized transcript of a completed job.
    * @param audioUrlFallback this API's audio endpoint, for drivers without presigned URLs.
-   * @throws JobError JOB_NOT_FOUND, JOB_NOT_COMPLETED (with the current status)
+   * @throws JobError JOB_NOT_FOUND, JOB_DELETED (410), JOB_NOT_COMPLETED (with the current status)
    */
   async result(jobId: string, audioUrlFallback: string): Promise<JobResultView> {
     const row = await this.repository.find(jobId);
-    if (!row) throw new JobError('JOB_NOT_FOUND', `no job with id ${jobId}`);
+    if (!row) throw await this.missing(jobId);
     const t = row.transcript;
     if (t.status !== 'completed') {
       const current = await this.status(jobId);
@@ -159,11 +176,12 @@ export class JobQueryService {
    * The stored original upload of a job, streamed; with a `Range` header of one byte range
    * (what media players send to seek; parsed by range-parser), only that range. Several ranges,
    * or a malformed header, get the whole file.
-   * @throws JobError JOB_NOT_FOUND, AUDIO_GONE, RANGE_NOT_SATISFIABLE (416)
+   * @throws JobError JOB_NOT_FOUND, JOB_DELETED (410: the job was deleted), AUDIO_GONE (410: the
+   *   audio was deleted by retention), RANGE_NOT_SATISFIABLE (416)
    */
   async audioFile(jobId: string, range?: string): Promise<AudioFile> {
     const row = await this.repository.find(jobId);
-    if (!row) throw new JobError('JOB_NOT_FOUND', `no job with id ${jobId}`);
+    if (!row) throw await this.missing(jobId);
     const t = row.transcript;
     if (!t.audioKey || !(await this.storage.exists(t.audioKey))) throw new JobError('AUDIO_GONE', 'the audio of this job is no longer stored');
     const size = await this.storage.size(t.audioKey);

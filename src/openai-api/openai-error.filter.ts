@@ -15,6 +15,7 @@ const JOB_ERRORS: Record<JobErrorCode, { status: number; param: string | null; c
   FILE_REQUIRED: { status: HttpStatus.BAD_REQUEST, param: 'file', code: 'missing_required_parameter' },
   INVALID_OPTION: { status: HttpStatus.BAD_REQUEST, param: null, code: 'invalid_value' },
   JOB_NOT_FOUND: { status: HttpStatus.NOT_FOUND, param: null, code: 'job_not_found' },
+  JOB_DELETED: { status: HttpStatus.GONE, param: null, code: 'job_deleted' },
   // The two below cannot follow a completed wait; if they do, it is the server's fault.
   JOB_NOT_COMPLETED: { status: HttpStatus.INTERNAL_SERVER_ERROR, param: null, code: 'job_not_completed' },
   AUDIO_GONE: { status: HttpStatus.INTERNAL_SERVER_ERROR, param: null, code: 'audio_gone' },
