@@ -48,8 +48,7 @@ function declaredFields(target: object | undefined): string[] {
 /**
  * One problem per failing field, nested fields included (`phrases.0.boost`). Per field one
  * message: the unknown-field message names the accepted fields; a missing value prefers the
- * "is required" constraint; otherwise the rule declared first on the property (class-validator
- * reports decorators bottom-up, so that is the last constraint it lists).
+ * "is required" constraint (isDefined, isNotEmpty); otherwise the longest of the field's messages.
  */
 export function fieldProblems(errors: readonly ValidationError[], parent = ''): FieldProblem[] {
   const problems: FieldProblem[] = [];
@@ -63,7 +62,9 @@ export function fieldProblems(errors: readonly ValidationError[], parent = ''): 
     } else if (keys.length > 0) {
       const missing = error.value === undefined || error.value === null || error.value === '';
       const presence = missing ? keys.find((k) => PRESENCE.includes(k)) : undefined;
-      const key = presence ?? keys[keys.length - 1];
+      // class-validator's defaults are terse ("x must be a string"); the longest message is the
+      // one that says most (a range, the accepted values).
+      const key = presence ?? keys.reduce((best, k) => (constraints[k].length > constraints[best].length ? k : best));
       const raw = constraints[key];
       // Nested messages name only the property ("boost must be…"): give them the whole path.
       const message = parent && raw.startsWith(`${error.property} `) ? `${field}${raw.slice(error.property.length)}` : parent ? `${field}: ${raw}` : raw;
