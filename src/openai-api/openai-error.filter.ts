@@ -136,7 +136,9 @@ export class OpenAiErrorFilter implements ExceptionFilter {
     if (status === HttpStatus.TOO_MANY_REQUESTS) {
       return new OpenAiError(status, messages.join('; '), 'requests', null, 'rate_limit_exceeded');
     }
-    const code = typeof gatewayCode === 'string' ? gatewayCode.toLowerCase() : (HttpStatus[status] ?? 'http_error').toString().toLowerCase();
+    // A 400 from outside the DTOs is a body the server could not parse (malformed JSON, a broken multipart).
+    const fallback = status === HttpStatus.BAD_REQUEST ? 'invalid_value' : (HttpStatus[status] ?? 'http_error').toString().toLowerCase();
+    const code = typeof gatewayCode === 'string' ? gatewayCode.toLowerCase() : fallback;
     return new OpenAiError(status, messages.join('; '), undefined, null, code);
   }
 }

@@ -125,7 +125,7 @@ describe('OpenAI API fidelity through the official openai SDK', () => {
     expect(res.status).toBe(400);
     const body = (await res.json()) as { error: Record<string, unknown> };
     expect(Object.keys(body)).toEqual(['error']);
-    expect(body.error).toMatchObject({ type: 'invalid_request_error', message: expect.any(String) });
+    expect(body.error).toEqual({ type: 'invalid_request_error', message: expect.any(String), param: null, code: 'invalid_value' });
   });
 
   it('lists real model names (whisper-rocm:large-v3, not whisper-rocm:whisper-1) and takes whisper-1 as an alias', async () => {
