@@ -1,6 +1,6 @@
-import { Body, Controller, HttpCode, HttpStatus, Post, Req, Res, UploadedFile, UseFilters, UseInterceptors } from '@nestjs/common';
+import { All, Body, Controller, HttpCode, HttpStatus, Post, Req, Res, UploadedFile, UseFilters, UseInterceptors } from '@nestjs/common';
 import { FileInterceptor } from '@nestjs/platform-express';
-import { ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiConsumes, ApiExcludeEndpoint, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { fromEvent, of, take } from 'rxjs';
 import { ApiKeyLabel } from '../auth/api-key.guard.js';
@@ -8,7 +8,7 @@ import { SubmitRateLimit } from '../auth/throttle.js';
 import type { UploadedAudio } from '../jobs/submission.service.js';
 import { EXPORT_CONTENT_TYPES, toSrt, toVtt } from '../transcripts/exports.js';
 import { TranslationRequestDto } from './dto/translation-request.dto.js';
-import { JOB_ID_HEADER, WARNINGS_HEADER } from './openai-api.controller.js';
+import { JOB_ID_HEADER, methodNotAllowed, WARNINGS_HEADER } from './openai-api.controller.js';
 import { OpenAiApiService } from './openai-api.service.js';
 import { OpenAiErrorFilter } from './openai-error.filter.js';
 import { OpenAiTranslationsService } from './openai-translations.service.js';
@@ -93,5 +93,13 @@ export class OpenAiTranslationsController {
         throw new Error(`unhandled response_format ${String(unknown)}`);
       }
     }
+  }
+
+  // After the POST route: Express tries routes in order, so this sees only the other methods.
+  /** Any other method on `/v1/audio/translations`: 405 `method_not_allowed`, `Allow: POST`. */
+  @ApiExcludeEndpoint()
+  @All('audio/translations')
+  translationsMethodNotAllowed(@Req() req: Request): never {
+    throw methodNotAllowed(req, 'POST');
   }
 }

@@ -1,13 +1,28 @@
 import type { EngineTask, Segment } from '../../engines/engine.spec.js';
 import type { JobStage, JobStatus } from '../../transcription/job-catalog.js';
 
+/**
+ * Durations in API answers (status `result.duration`, result `duration`, OpenAI `duration`):
+ * seconds rounded to 3 decimals (milliseconds), the same everywhere. Segment and word times are
+ * the engines' own and are not rounded.
+ */
+export function roundSeconds(seconds: number): number {
+  return Math.round(seconds * 1000) / 1000;
+}
+
+/**
+ * Public status of a job: the pipeline's four, plus `cancelled` for a job ended by DELETE while
+ * queued or running (stored as `failed` with error code JOB_CANCELLED).
+ */
+export type JobStatusValue = JobStatus | 'cancelled';
+
 /** `GET /api/transcribe/jobs/status/:job_id` and every SSE event of `GET /stream/:job_id`. */
 export interface JobStatusView {
   job_id: string;
-  status: JobStatus;
+  status: JobStatusValue;
   /** 0..100. */
   progress: number;
-  stage: JobStage;
+  stage: JobStage | 'cancelled';
   transcript_id: string;
   engine: string;
   /** What was asked: `transcribe`, or `translate` (English text from speech in any language). */
@@ -18,9 +33,9 @@ export interface JobStatusView {
   /** Pieces (chunks × channels) transcribed so far and in total, when the recording was split. */
   chunks_done?: number;
   chunks_total?: number;
-  /** Present once completed. `duration` in seconds. */
+  /** Present once completed. `duration` in seconds, 3 decimals. */
   result?: { segments_count: number; duration: number };
-  /** Present once failed: the last error (code, message, retryable, attempt). */
+  /** Present once failed or cancelled: the last error (code, message, retryable, attempt; JOB_CANCELLED when cancelled). */
   error?: Record<string, unknown>;
 }
 
@@ -35,7 +50,7 @@ export interface JobResultView {
   /** Where the uploaded audio can be fetched (a presigned URL, or this API's audio endpoint); null once deleted by retention. */
   audio_url: string | null;
   language: string | null;
-  /** Seconds. */
+  /** Seconds of the recording, 3 decimals. */
   duration: number | null;
   text: string;
   segments: Segment[];

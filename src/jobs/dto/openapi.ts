@@ -42,9 +42,9 @@ export class SegmentSchema {
 
 export class JobStatusSchema {
   @ApiProperty({ format: 'uuid' }) job_id!: string;
-  @ApiProperty({ enum: ['queued', 'processing', 'completed', 'failed'] }) status!: string;
+  @ApiProperty({ enum: ['queued', 'processing', 'completed', 'failed', 'cancelled'] }) status!: string;
   @ApiProperty({ minimum: 0, maximum: 100 }) progress!: number;
-  @ApiProperty({ enum: JOB_STAGES }) stage!: string;
+  @ApiProperty({ enum: [...JOB_STAGES, 'cancelled'] }) stage!: string;
   @ApiProperty({ format: 'uuid' }) transcript_id!: string;
   @ApiProperty() engine!: string;
   @ApiProperty({ enum: ENGINE_TASKS, description: 'transcribe, or translate (English text)' }) task!: string;
