@@ -92,7 +92,7 @@ describe('OpenAI API fidelity through the official openai SDK', () => {
     const error = await sdkError(client.get('/audio/speech-to-morse'));
     expect(error).toBeInstanceOf(NotFoundError);
     expect(error).toMatchObject({ status: 404, code: 'unknown_url', param: null, type: 'invalid_request_error' });
-    expect(error.message).toMatch(/Unknown request URL: GET \/v1\/audio\/speech-to-morse\. This gateway serves POST \/v1\/audio\/transcriptions, GET \/v1\/models/);
+    expect(error.message).toMatch(/Unknown request URL: GET \/v1\/audio\/speech-to-morse\. This gateway serves POST \/v1\/audio\/transcriptions, POST \/v1\/audio\/translations, GET \/v1\/models/);
 
     const raw = await fetch(`${gw.url}/v1/nothing/here?x=1`, { method: 'POST', headers: { Authorization: `Bearer ${key}` } });
     expect(raw.status).toBe(404);
