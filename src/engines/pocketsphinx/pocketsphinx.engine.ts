@@ -25,6 +25,13 @@ const DEBIAN_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
 const SILENCE_PEAK_DB = -50;
 
 /**
+ * Decoder arguments passed on every call, on top of the model's own settings. Tuned on half of the
+ * fixtures and confirmed on the held-back rest (bench/pocketsphinx-wer.ts, bench/README.md): a
+ * setting is here only if it lowered the WER there without raising it on any fixture.
+ */
+export const POCKETSPHINX_DECODER_ARGS: readonly string[] = [];
+
+/**
  * The embedded CPU engine: CMU pocketsphinx (Debian `pocketsphinx`, 5prealpha) run as a child
  * process per call — `pocketsphinx_continuous -infile F -time yes`. It always receives the
  * gateway's 16 kHz mono WAV. Word times and posteriors come from its token lines (see
@@ -35,7 +42,14 @@ export class PocketsphinxEngine implements TranscriptionEngine {
   readonly displayName = 'CMU pocketsphinx (embedded, CPU)';
   readonly capabilities: EngineCapabilities;
 
-  constructor(private readonly config: PocketsphinxConfig) {
+  private readonly decoderArgs: readonly string[];
+
+  /**
+   * @param options.decoderArgs pocketsphinx_continuous arguments replacing POCKETSPHINX_DECODER_ARGS
+   *   (the accuracy benchmark compares settings with it); never built from a request.
+   */
+  constructor(private readonly config: PocketsphinxConfig, options: { decoderArgs?: readonly string[] } = {}) {
+    this.decoderArgs = options.decoderArgs ?? POCKETSPHINX_DECODER_ARGS;
     this.capabilities = {
       diarization: false,
       word_boosting: false,
@@ -101,7 +115,7 @@ export class PocketsphinxEngine implements TranscriptionEngine {
       warnings.push(`pocketsphinx model selection per request is not supported; '${options.model}' was ignored`);
     }
 
-    const args = ['-infile', audio.path, '-time', 'yes', ...this.modelArgs()];
+    const args = ['-infile', audio.path, '-time', 'yes', ...this.modelArgs(), ...this.decoderArgs];
     let result;
     try {
       result = await runProcess(this.config.POCKETSPHINX_PATH, args, {
