@@ -25,16 +25,16 @@ const DEBIAN_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
 const SILENCE_PEAK_DB = -50;
 
 /**
- * Decoder arguments passed on every call, on top of the model's own settings. Tuned on half of the
- * fixtures and confirmed on the held-back rest (bench/pocketsphinx-wer.ts, bench/README.md): a
- * setting is here only if it lowered the pooled WER on both halves without raising it on any
- * fixture. `-wip 0.2` (word insertion penalty; the default 0.65 penalises less): the default
- * inserts short words into read sentences. Tried and not kept: `-lw` 4, 8 and 10 (with the second and
- * third passes' weights), the later passes' weights alone, wider beams, `-bestpath no`, `-remove_noise no`,
- * `-remove_silence no`, `-cmn live`, vocal-tract warping (`-warp_params` 1.05, 1.1: better on some
+ * Decoder arguments passed on every call, on top of the model's own settings (none today). A
+ * setting belongs here only if, tuned on half of the fixtures, it lowers the pooled WER on both
+ * halves without raising it on any fixture (bench/pocketsphinx-wer.ts, bench/README.md). Tried on
+ * 2026-12-04 and not kept: `-wip 0.2` (held-back half 0.608 → 0.582, but the tuning half unchanged
+ * and jfk 0.64 → 0.73); `-lw` 4, 8 and 10 with the later passes' weights, and those weights alone
+ * (worse); wider beams, `-cmn live` (no change); `-bestpath no`, `-remove_noise no`,
+ * `-remove_silence no` (worse); vocal-tract warping `-warp_params` 1.05 / 1.1 (better on some
  * clips, worse on others).
  */
-export const POCKETSPHINX_DECODER_ARGS: readonly string[] = ['-wip', '0.2'];
+export const POCKETSPHINX_DECODER_ARGS: readonly string[] = [];
 
 /**
  * The embedded CPU engine: CMU pocketsphinx (Debian `pocketsphinx`, 5prealpha) run as a child
