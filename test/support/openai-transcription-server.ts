@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
+import { nonZeroStretches } from './echo-engine.js';
 
 /**
  * A real HTTP server on 127.0.0.1 that speaks the OpenAI transcription API the way the project's
@@ -78,6 +80,9 @@ export interface RecordedRequest {
   } | null;
   /** The behaviour that answered it (transcription and translation requests only). */
   behaviour?: ServerBehaviour['kind'];
+  /** performance.now() (ms) when the request arrived, and when its answer was sent. */
+  receivedAt: number;
+  answeredAt?: number;
   /** HTTP status sent (undefined when the connection was dropped or the client left first). */
   status?: number;
 }
@@ -102,6 +107,20 @@ export interface ServerOptions {
   apiKey?: string;
   /** The loaded model's name (the service accepts it, `whisper-<name>` and `whisper-1`). */
   loadedModel?: string;
+  /**
+   * Simulated real-time factor of the model (a GPU replica per concurrent request): a successful
+   * transcription is answered after `audio seconds × realTimeFactor` seconds, so engine time is
+   * proportional to the audio received, as on a real Whisper server. Default 0 (answer at once).
+   */
+  realTimeFactor?: number;
+  /**
+   * What the words of a successful answer are: `fixture` (default) the recorded JFK result with its
+   * times scaled to the audio's length; `audio` one word per stretch of non-zero samples of the
+   * received WAV (runs of ≥ 0.2 s of exact zeros separate them), at that stretch's exact times in
+   * the received audio — words that land where the audio really is, for time-mapping checks and
+   * benchmarks on long recordings.
+   */
+  words?: 'fixture' | 'audio';
 }
 
 /** Whisper's language table, read from the project's own service so the server and the adapter do not share code. */
@@ -165,6 +184,48 @@ export function wavInfo(bytes: Uint8Array): WavInfo | null {
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
+/**
+ * verbose_json with one segment per word at the given times (seconds in the received audio), as
+ * whisper-rocm renders it (formats.to_verbose_json).
+ */
+function verboseJsonFromWords(duration: number, language: string | null, granularities: string[], words: { word: string; start: number; end: number }[], task: 'transcribe' | 'translate' = 'transcribe'): Record<string, unknown> {
+  const wanted = granularities.length ? granularities : ['segment'];
+  const body: Record<string, unknown> = {
+    task,
+    language: task === 'translate' ? 'english' : (LANGUAGES[language ?? 'en'] ?? 'english'),
+    duration,
+    text: words.map((w) => w.word).join(' '),
+  };
+  if (wanted.includes('segment')) {
+    body.segments = words.map((w, id) => ({
+      id, seek: 0, start: w.start, end: w.end, text: ` ${w.word}`, tokens: [], temperature: 0.0, avg_logprob: -0.2, compression_ratio: 1.0, no_speech_prob: 0.01,
+    }));
+  }
+  if (wanted.includes('word')) body.words = words;
+  return body;
+}
+
+/** Words at the stretches of non-zero samples of a 16-bit PCM WAV (`words: 'audio'`), seconds to 3 decimals. */
+function audioWords(bytes: Uint8Array): { word: string; start: number; end: number }[] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = 12;
+  let sampleRate = 16000;
+  while (offset + 8 <= buf.length) {
+    const id = buf.toString('ascii', offset, offset + 4);
+    const size = buf.readUInt32LE(offset + 4);
+    if (id === 'fmt ') sampleRate = buf.readUInt32LE(offset + 12);
+    if (id === 'data') {
+      const data = buf.subarray(offset + 8, Math.min(buf.length, offset + 8 + size));
+      const samples = new Int16Array(Math.floor(data.length / 2));
+      new Uint8Array(samples.buffer).set(data.subarray(0, samples.length * 2));
+      const round3 = (x: number) => Math.round(x * 1000) / 1000;
+      return nonZeroStretches(samples, sampleRate).map((st, i) => ({ word: `w${i}`, start: round3(st.start), end: round3(st.end) }));
+    }
+    offset += 8 + size + (size % 2);
+  }
+  return [];
+}
+
 /** verbose_json for audio of `duration` seconds, as whisper-rocm renders it (formats.to_verbose_json). */
 function verboseJson(duration: number, language: string | null, granularities: string[], task: 'transcribe' | 'translate' = 'transcribe'): Record<string, unknown> {
   const scale = duration / FIXTURE_DURATION;
@@ -214,6 +275,7 @@ class ApiError extends Error {
 function send(res: ServerResponse, record: RecordedRequest, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.destroyed) return;
   record.status = status;
+  record.answeredAt = performance.now();
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(text);
@@ -226,6 +288,11 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
   const queue: ServerBehaviour[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const requests: RecordedRequest[] = [];
+
+  const pause = (ms: number) => new Promise<void>((resolve) => {
+    const timer = setTimeout(() => { timers.delete(timer); resolve(); }, ms);
+    timers.add(timer);
+  });
 
   const authorized = (header: string | null) => !options.apiKey || header === `Bearer ${options.apiKey}`;
 
@@ -242,8 +309,9 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
       if (typeof value === 'string') (record.fields[name] ??= []).push(value);
     }
     const file = form.get('file');
+    let bytes = new Uint8Array(0);
     if (file !== null && typeof file !== 'string') {
-      const bytes = new Uint8Array(await file.arrayBuffer());
+      bytes = new Uint8Array(await file.arrayBuffer());
       record.file = { filename: file.name, type: file.type, size: bytes.byteLength, wav: wavInfo(bytes) };
     }
 
@@ -270,10 +338,7 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
       case 'respond':
         return send(res, record, behaviour.status, behaviour.body, behaviour.headers);
       case 'slow':
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => { timers.delete(timer); resolve(); }, behaviour.delayMs);
-          timers.add(timer);
-        });
+        await pause(behaviour.delayMs);
         break;
       case 'ok':
         break;
@@ -306,9 +371,14 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
     if (!wav || wav.durationSec <= 0) throw new ApiError(400, 'the audio could not be decoded (this test server reads WAV only)', 'invalid_audio', 'file');
 
     const duration = Math.round(wav.durationSec * 1000) / 1000;
-    const result = verboseJson(duration, language, [...new Set(granularities)], task);
+    const wantedGranularities = [...new Set(granularities)];
+    const result = options.words === 'audio'
+      ? verboseJsonFromWords(duration, language, wantedGranularities, audioWords(bytes), task)
+      : verboseJson(duration, language, wantedGranularities, task);
+    if (options.realTimeFactor) await pause(wav.durationSec * options.realTimeFactor * 1000);
     if (format === 'text') {
       record.status = 200;
+      record.answeredAt = performance.now();
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
       res.end(`${result.text as string}\n`);
       return;
@@ -327,6 +397,7 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
       transferEncoding: req.headers['transfer-encoding'] ?? null,
       fields: {},
       file: null,
+      receivedAt: performance.now(),
     };
     requests.push(record);
     const fail = (err: unknown) => {
