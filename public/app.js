@@ -166,7 +166,7 @@ async function followStream(jobId, onEvent, signal) {
           const event = JSON.parse(data);
           failures = 0;
           onEvent(event);
-          if (event.status === 'completed' || event.status === 'failed') {
+          if (event.status === 'completed' || event.status === 'failed' || event.status === 'cancelled') {
             reader.cancel().catch(() => {});
             return event;
           }
@@ -484,7 +484,7 @@ $('job-form').addEventListener('submit', async (e) => {
     await watchJob(job.job_id, job.engine);
   } catch (err) {
     if (err.name !== 'AbortError') {
-      markFailed();
+      markFailed(err);
       showError(err);
     }
   } finally {
@@ -509,9 +509,13 @@ function startJobView(uploading) {
   renderProgress({ status: 'uploading', stage: uploading ? 'upload' : 'queued', progress: 0, message: '' });
 }
 
-/** Draws one status event: stage list, bar, percentage, `chunk k of N`, message. */
+/**
+ * Draws one status event: stage list, bar, percentage, `chunk k of N`, message. A job that ended
+ * without a result (failed, cancelled, or a submission the gateway refused: `refused`) shows
+ * what happened instead of a percentage.
+ */
 function renderProgress(event) {
-  const failed = event.status === 'failed';
+  const failed = event.status === 'failed' || event.status === 'cancelled';
   const stage = failed ? null : event.status === 'queued' ? 'queued' : event.stage;
   if (stage) state.seen.add(stage);
   const current = stage ? STAGES.indexOf(stage) : -1;
@@ -532,15 +536,22 @@ function renderProgress(event) {
   $('progress-bar').setAttribute('aria-valuenow', String(pct));
   $('progress-bar').classList.toggle('complete', event.status === 'completed');
   $('progress-bar').classList.toggle('failed', failed);
-  $('progress-stage').textContent = failed ? 'failed' : stage === 'upload' ? 'uploading' : stage;
-  $('progress-percent').textContent = `${pct}%`;
+  $('progress-stage').textContent = failed ? (event.refused ? 'refused' : event.status) : stage === 'upload' ? 'uploading' : stage;
+  $('progress-percent').textContent = failed ? '' : `${pct}%`;
   $('progress-chunks').textContent = event.chunks_total ? `chunk ${Math.min(event.chunks_done || 0, event.chunks_total)} of ${event.chunks_total}` : '';
   $('progress-message').textContent = event.message || '';
   $('job').dataset.status = event.status;
 }
 
-function markFailed() {
-  renderProgress({ status: 'failed', stage: 'failed', progress: Number($('progress-bar').getAttribute('aria-valuenow')) || 0, message: '' });
+/**
+ * Marks the job view as ended by `err`. A request the gateway answered with 4xx/5xx was refused:
+ * the bar empties and the server's message stands under it (uploading the whole file is not
+ * progress).
+ */
+function markFailed(err) {
+  const refused = err instanceof ApiError && err.status >= 400;
+  const progress = refused ? 0 : Number($('progress-bar').getAttribute('aria-valuenow')) || 0;
+  renderProgress({ status: 'failed', stage: 'failed', refused, progress, message: err && err.message ? err.message : '' });
 }
 
 /** Follows a job to its end, then shows its transcript (or its error). */
@@ -558,9 +569,13 @@ async function watchJob(jobId, engine) {
     },
     controller.signal,
   );
-  if (last.status === 'failed') {
+  if (last.status === 'failed' || last.status === 'cancelled') {
     const error = last.error || {};
-    showError(new ApiError(0, error.code || 'JOB_FAILED', error.message || last.message || 'The job failed.'), 'The transcription failed');
+    const cancelled = last.status === 'cancelled';
+    showError(
+      new ApiError(0, error.code || (cancelled ? 'JOB_CANCELLED' : 'JOB_FAILED'), error.message || last.message || (cancelled ? 'The job was cancelled.' : 'The job failed.')),
+      cancelled ? 'The transcription was cancelled' : 'The transcription failed',
+    );
     return;
   }
   const result = await (await api(`/result/${encodeURIComponent(jobId)}`, { signal: controller.signal })).json();
@@ -776,7 +791,7 @@ if (fromHash) {
   startJobView(false);
   watchJob(fromHash[1], '').catch((err) => {
     if (err.name !== 'AbortError') {
-      markFailed();
+      markFailed(err);
       showError(err);
     }
   });

@@ -6,7 +6,7 @@
 # Each benchmark runs as `node dist/bench/<name>.js`, writes bench/results/<name>.json and
 # prints its table; all tables are printed again at the end.
 #
-#   ./scripts/bench.sh                    # every benchmark: long-audio overhead ingest
+#   ./scripts/bench.sh                    # every benchmark (the list in ALL below)
 #   ./scripts/bench.sh overhead ingest    # only these
 #   DIST_DIR=/tmp/x ./scripts/bench.sh    # compile into another directory than dist/
 #   BENCH_NO_BUILD=1 ./scripts/bench.sh   # reuse the last build (dist/, or DIST_DIR)
@@ -19,7 +19,7 @@ PG_PORT="${PG_PORT:-54359}"
 REDIS_PORT="${REDIS_PORT:-63829}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
 
-ALL=(long-audio overhead ingest vad speech-pipeline fairness)
+ALL=(long-audio overhead ingest vad speech-pipeline speech-workers pocketsphinx-wer fairness)
 names=("$@")
 ((${#names[@]})) || names=("${ALL[@]}")
 for name in "${names[@]}"; do

@@ -1,13 +1,15 @@
 import type { Server } from 'node:http';
 import 'reflect-metadata';
-import { ValidationPipe, type INestApplication } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { INestApplication } from '@nestjs/common';
+import { ModulesContainer, NestFactory, Reflector } from '@nestjs/core';
+import { ApiBearerAuth, ApiSecurity, DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module.js';
 import { ConfigValidationError, parseEnv, AppConfig } from './config/app-config.js';
+import { IS_PUBLIC } from './auth/api-key.guard.js';
 import { corsOptions } from './auth/cors.js';
 import { buildEngines } from './engines/engines.module.js';
+import { createValidationPipe } from './common/request-validation.js';
 import { createPinoLogger, GatewayLogger, parseLogLevel } from './common/logger.js';
 import type { TranscriptionEngine } from './engines/engine.spec.js';
 
@@ -47,23 +49,45 @@ export async function createApp(config: AppConfig, engines: TranscriptionEngine[
   server.headersTimeout = 66_000;
   const cors = corsOptions(config);
   if (cors !== false) app.enableCors(cors);
-  app.useGlobalPipes(
-    new ValidationPipe({
-      whitelist: true,
-      forbidNonWhitelisted: true,
-      transform: true,
-      validationError: { target: false, value: false },
-    }),
-  );
+  // Every validation failure is one 400 VALIDATION_FAILED whose message is one string.
+  app.useGlobalPipes(createValidationPipe());
   if (config.APP_ROLE !== 'worker') setupOpenApi(app);
   return app;
 }
 
+/** Names of the two security schemes in the OpenAPI document: `Authorization: Bearer <key>` and `x-api-key: <key>`. */
+export const OPENAPI_SECURITY_SCHEMES = { bearer: 'bearer', apiKey: 'x-api-key' } as const;
+
 /**
- * OpenAPI: Swagger UI at /docs, the JSON document at /docs-json. Built from the controllers'
- * and DTOs' decorators, so it cannot drift from the routes.
+ * Marks every controller that ApiKeyGuard protects (not `@Public()`) with both security schemes,
+ * so each of its operations in the document declares `security: [{bearer: []}, {x-api-key: []}]`
+ * (either one) and Swagger UI's "Authorize" sends the key with Try-it-out. Read from the same
+ * `@Public()` metadata as the guard, so documentation and access control cannot disagree.
+ * Public controllers (health, metrics) declare none; /docs and /docs-json are not controllers.
+ */
+const securedControllers = new WeakSet<object>();
+function declareSecurity(app: INestApplication): void {
+  const reflector = app.get(Reflector);
+  for (const module of app.get(ModulesContainer).values()) {
+    for (const wrapper of module.controllers.values()) {
+      const controller = wrapper.metatype;
+      if (typeof controller !== 'function' || reflector.get<boolean | undefined>(IS_PUBLIC, controller) === true) continue;
+      // Decorators add to the class's metadata: once per class, however many apps a process builds (tests).
+      if (securedControllers.has(controller)) continue;
+      securedControllers.add(controller);
+      ApiBearerAuth(OPENAPI_SECURITY_SCHEMES.bearer)(controller);
+      ApiSecurity(OPENAPI_SECURITY_SCHEMES.apiKey)(controller);
+    }
+  }
+}
+
+/**
+ * OpenAPI: Swagger UI at /docs, the JSON document at /docs-json (both public: they describe the
+ * API and hold no data). Built from the controllers' and DTOs' decorators, so it cannot drift
+ * from the routes; operations behind an API key declare the key's two schemes (declareSecurity).
  */
 function setupOpenApi(app: INestApplication): void {
+  declareSecurity(app);
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -73,8 +97,9 @@ function setupOpenApi(app: INestApplication): void {
           'Submit audio or video, follow progress over Server-Sent Events, get one normalized transcript. All times are float seconds.',
       )
       .setVersion(process.env.npm_package_version ?? '0.1.0')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API key (API_KEYS / ASR_TOKEN)' })
-      .addApiKey({ type: 'apiKey', in: 'header', name: 'x-api-key' }, 'x-api-key')
+      // The keys are opaque strings (API_KEYS / ASR_TOKEN), not JWTs: no bearerFormat.
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: undefined, description: 'An API key (API_KEYS / ASR_TOKEN) as Authorization: Bearer <key>' }, OPENAPI_SECURITY_SCHEMES.bearer)
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'x-api-key', description: 'The same API key as an x-api-key header' }, OPENAPI_SECURITY_SCHEMES.apiKey)
       .build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });

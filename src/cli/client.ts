@@ -13,7 +13,8 @@ import { SseDecoder } from './sse.js';
 /** Job status (`GET /status/:job_id` and every SSE event of `GET /stream/:job_id`). */
 export interface JobStatusEvent {
   job_id: string;
-  status: 'queued' | 'processing' | 'completed' | 'failed';
+  /** `cancelled`: ended by DELETE while queued or running (error code JOB_CANCELLED). */
+  status: 'queued' | 'processing' | 'completed' | 'failed' | 'cancelled';
   /** 0..100. */
   progress: number;
   stage: string;
@@ -23,7 +24,7 @@ export interface JobStatusEvent {
   chunks_total?: number;
   /** `duration` in seconds. */
   result?: { segments_count: number; duration: number };
-  /** The last error once failed (code, message, retryable, attempt). */
+  /** The last error once failed or cancelled (code, message, retryable, attempt). */
   error?: { code?: string; message?: string; [key: string]: unknown };
   [key: string]: unknown;
 }
@@ -91,14 +92,14 @@ export class ConnectionError extends Error {
   }
 }
 
-/** The job reached `failed`. `message` is the job's error message. */
+/** The job reached `failed` or `cancelled`. `message` is the job's error message. */
 export class JobFailedError extends Error {
   constructor(
     readonly jobId: string,
     readonly last: JobStatusEvent,
   ) {
     const error = last.error;
-    super(`job ${jobId} failed: ${error?.message ?? last.message}${error?.code ? ` (${error.code})` : ''}`);
+    super(`job ${jobId} ${last.status === 'cancelled' ? 'was cancelled' : 'failed'}: ${error?.message ?? last.message}${error?.code ? ` (${error.code})` : ''}`);
     this.name = 'JobFailedError';
   }
 }
@@ -177,7 +178,7 @@ export function apiErrorMessage(status: number, bodyText: string): { code: strin
   return { code: null, message: text ? `HTTP ${status}: ${text}` : `HTTP ${status}` };
 }
 
-const isTerminal = (event: JobStatusEvent) => event.status === 'completed' || event.status === 'failed';
+const isTerminal = (event: JobStatusEvent) => event.status === 'completed' || event.status === 'failed' || event.status === 'cancelled';
 
 export interface GatewayClientOptions {
   /** Gateway root, e.g. `http://localhost:8000` (a trailing slash is fine). */

@@ -41,9 +41,18 @@ export function exitCodeFor(err: unknown): number {
   return EXIT.JOB_FAILED;
 }
 
+/** What to do about a refused key: the gateway's own message names headers, not this CLI's options. */
+const KEY_HINTS: Readonly<Record<number, string>> = {
+  401: 'give the gateway\'s API key with --api-key KEY or the environment variable TRANSCRIBE_API_KEY',
+  403: 'the key given with --api-key or TRANSCRIBE_API_KEY is not one of the gateway\'s API_KEYS',
+};
+
 /** The one-line message printed (to stderr, after `transcribe: `) for an error. */
 export function errorMessage(err: unknown): string {
-  if (err instanceof ApiError) return `${err.message} (HTTP ${err.status}${err.code ? ` ${err.code}` : ''})`;
+  if (err instanceof ApiError) {
+    const hint = KEY_HINTS[err.status];
+    return `${err.message}${hint ? `; ${hint}` : ''} (HTTP ${err.status}${err.code ? ` ${err.code}` : ''})`;
+  }
   if (isFsError(err)) return `cannot write ${err.path ?? 'the output'}: ${err.code}`;
   return err instanceof Error ? err.message : String(err);
 }
@@ -101,7 +110,7 @@ async function execute(command: Exclude<CliCommand, { kind: 'help' }>, io: CliIo
       } finally {
         progress.finish();
       }
-      if (last.status === 'failed') throw new JobFailedError(submitted.job_id, last);
+      if (last.status === 'failed' || last.status === 'cancelled') throw new JobFailedError(submitted.job_id, last);
       await emit(io, await client.result(submitted.job_id, command.format), command.output);
       return;
     }

@@ -1,5 +1,5 @@
 import { EngineOptionError } from './engine.error.js';
-import type { TranscriptionEngine } from './engine.spec.js';
+import type { EngineTask, TranscriptionEngine } from './engine.spec.js';
 import { whisperLanguageCode } from './whisper-languages.js';
 
 /** The request options checked against an engine's capabilities. */
@@ -68,4 +68,27 @@ export function checkEngineOptions(engine: Pick<TranscriptionEngine, 'id' | 'cap
       languages: [...languages],
     });
   }
+}
+
+/**
+ * Checks, at submit time, that an engine can perform the requested task, so that a translation
+ * is never accepted by an engine that would return a transcript in the spoken language instead.
+ * Pure: reads only `engine.id` and the capabilities of `engine` and `enabled`.
+ *
+ * @param enabled every enabled engine, to name those that can translate.
+ * @throws EngineOptionError (400, code INVALID_OPTION) for `translate` on an engine without
+ *   `capabilities.translation`, naming the enabled engines that can translate, in the message and
+ *   as public fields `{engine, option: 'task', translation_engines}`.
+ */
+export function checkEngineTask(
+  engine: Pick<TranscriptionEngine, 'id' | 'capabilities'>,
+  task: EngineTask | undefined,
+  enabled: readonly Pick<TranscriptionEngine, 'id' | 'capabilities'>[],
+): void {
+  if (task !== 'translate' || engine.capabilities.translation) return;
+  const capable = enabled.filter((e) => e.capabilities.translation).map((e) => e.id);
+  throw new EngineOptionError(
+    `engine ${engine.id} cannot translate (task=translate); engines that can: ${capable.join(', ') || '(none enabled)'}; or send task=transcribe for a transcript in the spoken language`,
+    { engine: engine.id, option: 'task', translation_engines: capable },
+  );
 }

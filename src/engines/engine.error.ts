@@ -7,7 +7,7 @@ import { GatewayError } from '../common/gateway-error.js';
  *   status, gRPC status, process exit codes) into one at the adapter edge; the job processor
  *   decides retry vs fail from `retryable` alone.
  * - UnknownEngineError: a request named an engine that is not registered.
- * - EngineOptionError: a request asked an engine for a model or language it does not offer.
+ * - EngineOptionError: a request asked an engine for a model, language or task it does not offer.
  */
 export type EngineErrorCode =
   /** The engine could not be reached (connection refused, DNS, TLS), or it says it cannot serve now (HTTP 502/503). */
@@ -153,9 +153,10 @@ export class UnknownEngineError extends GatewayError {
 }
 
 /**
- * Raised at submit time when a model or language is not among an engine's capabilities
- * (see checkEngineOptions). Public fields: `engine`, `option` (`model` or `language`) and the
- * accepted values as `available_models` or `languages`.
+ * Raised at submit time when a model, language or task is not among an engine's capabilities
+ * (see checkEngineOptions, checkEngineTask). Public fields: `engine`, `option` (`model`,
+ * `language` or `task`) and the accepted values as `available_models`, `languages` or
+ * `translation_engines`.
  */
 export class EngineOptionError extends GatewayError {
   readonly code = 'INVALID_OPTION' as const;

@@ -25,6 +25,11 @@ export interface EngineCapabilities {
   /** Detects the spoken language when none is given. */
   language_detection: boolean;
   /**
+   * Translates speech in any language it knows into English text (Whisper's `translate` task):
+   * accepts `task: 'translate'`. Checked at submit time (checkEngineTask).
+   */
+  translation: boolean;
+  /**
    * Supported language codes (BCP-47 or ISO-639-1, as the engine names them). A request's
    * language is checked against them at submit time (checkEngineOptions); empty = not known,
    * any language is passed on.
@@ -104,9 +109,23 @@ export interface EngineAudio {
   max_volume_db: number | null;
 }
 
+/** What the engine is asked to produce from the speech. */
+export const ENGINE_TASKS = ['transcribe', 'translate'] as const;
+/**
+ * `transcribe`: text in the spoken language. `translate`: English text, whatever the spoken
+ * language (Whisper's second task; only engines with `capabilities.translation`).
+ */
+export type EngineTask = (typeof ENGINE_TASKS)[number];
+
 /** Request options, normalized from the HTTP layer. Engines ignore what they cannot do and say so in `warnings`. */
 export interface TranscribeOptions {
-  /** Language code, or undefined for the engine default / auto-detection. */
+  /**
+   * `translate`: English text (the result's `language` is `en`); absent or `transcribe`: text in
+   * the spoken language. Engines without `capabilities.translation` never receive `translate`
+   * (refused at submit).
+   */
+  task?: EngineTask;
+  /** Language code (of the speech, also when translating), or undefined for the engine default / auto-detection. */
   language?: string;
   /** Model name, or undefined for the engine default. */
   model?: string;

@@ -7,7 +7,8 @@ import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage.driver.js
 import type { JobProgress, JobStage, JobStatus } from '../transcription/job-catalog.js';
 import { JobRepository } from '../transcription/job.repository.js';
 import { TranscriptionQueue, type QueuedJobState } from '../transcription/transcription.queue.js';
-import type { JobResultView, JobStatusView } from './dto/job-views.js';
+import { roundSeconds, taskOf, type JobResultView, type JobStatusView } from './dto/job-views.js';
+import { DeletedJobs } from './deleted-jobs.js';
 import { JobError } from './jobs.errors.js';
 
 const BULL_TO_STATUS: Record<string, JobStatus> = {
@@ -20,6 +21,9 @@ const BULL_TO_STATUS: Record<string, JobStatus> = {
   completed: 'completed',
   failed: 'failed',
 };
+
+/** Error code of a job ended by DELETE while queued or running (JobLifecycle.cancelled). */
+const CANCELLED_CODE = 'JOB_CANCELLED';
 
 /** The stored upload of a job, or a byte range of it. */
 export interface AudioFile {
@@ -44,13 +48,32 @@ export class JobQueryService {
     private readonly queue: TranscriptionQueue,
     private readonly repository: JobRepository,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
+    private readonly deleted: DeletedJobs,
   ) {}
 
-  /** @throws JobError JOB_NOT_FOUND */
+  /**
+   * The error for an id with no row: 410 JOB_DELETED when DELETE removed it (within
+   * DELETED_JOB_MEMORY_SEC), else 404 JOB_NOT_FOUND.
+   */
+  private async missing(jobId: string): Promise<JobError> {
+    const at = await this.deleted.deletedAt(jobId);
+    if (at) return new JobError('JOB_DELETED', `job ${jobId} was deleted (DELETE at ${at}); its transcript and audio are gone`, { deleted_at: at });
+    return new JobError('JOB_NOT_FOUND', `no job with id ${jobId}`);
+  }
+
+  /**
+   * A job's public status. A job cancelled by DELETE (stored as `failed`, error JOB_CANCELLED) is
+   * `cancelled` here and on SSE; `result.duration` is seconds with 3 decimals.
+   * @throws JobError JOB_NOT_FOUND, JOB_DELETED (410)
+   */
   async status(jobId: string): Promise<JobStatusView> {
     const queued = await this.queue.get(jobId);
-    if (queued) return this.fromQueue(jobId, queued);
-    return this.fromDatabase(jobId);
+    const view = queued ? await this.fromQueue(jobId, queued) : await this.fromDatabase(jobId);
+    if (view.result) view.result = { ...view.result, duration: roundSeconds(view.result.duration) };
+    if (view.status === 'failed' && view.error?.code === CANCELLED_CODE) {
+      return { ...view, status: 'cancelled', stage: 'cancelled', message: `cancelled: ${typeof view.error.message === 'string' ? view.error.message : 'by DELETE'}` };
+    }
+    return view;
   }
 
   private async fromQueue(jobId: string, q: QueuedJobState): Promise<JobStatusView> {
@@ -63,6 +86,7 @@ export class JobQueryService {
       stage: status === 'completed' ? 'completed' : status === 'failed' ? 'failed' : status === 'queued' ? 'queued' : (p.stage ?? 'intake'),
       transcript_id: q.data.transcriptId,
       engine: q.data.engine,
+      task: taskOf(q.data.options),
       worker_id: p.worker_id ?? null,
       message: p.message ?? status,
       ...(p.chunks_total !== undefined && status === 'processing' ? { chunks_done: p.chunks_done ?? 0, chunks_total: p.chunks_total } : {}),
@@ -87,7 +111,7 @@ export class JobQueryService {
 
   private async fromDatabase(jobId: string): Promise<JobStatusView> {
     const row = await this.repository.find(jobId);
-    if (!row) throw new JobError('JOB_NOT_FOUND', `no job with id ${jobId}`);
+    if (!row) throw await this.missing(jobId);
     const t = row.transcript;
     const status = t.status;
     const stage: JobStage = status === 'processing' ? 'transcribing' : status;
@@ -98,6 +122,7 @@ export class JobQueryService {
       stage,
       transcript_id: t.id,
       engine: row.engine,
+      task: taskOf(row.engineParams),
       worker_id: row.workerId,
       message: status === 'completed' ? 'transcription completed' : status === 'failed' ? 'transcription failed' : status,
     };
@@ -107,14 +132,19 @@ export class JobQueryService {
     return view;
   }
 
+  /** Records that DELETE removed `jobId`, so later lookups answer 410 JOB_DELETED. */
+  recordDeletion(jobId: string): Promise<void> {
+    return this.deleted.record(jobId);
+  }
+
   /**
    * The normalized transcript of a completed job.
    * @param audioUrlFallback this API's audio endpoint, for drivers without presigned URLs.
-   * @throws JobError JOB_NOT_FOUND, JOB_NOT_COMPLETED (with the current status)
+   * @throws JobError JOB_NOT_FOUND, JOB_DELETED (410), JOB_NOT_COMPLETED (with the current status)
    */
   async result(jobId: string, audioUrlFallback: string): Promise<JobResultView> {
     const row = await this.repository.find(jobId);
-    if (!row) throw new JobError('JOB_NOT_FOUND', `no job with id ${jobId}`);
+    if (!row) throw await this.missing(jobId);
     const t = row.transcript;
     if (t.status !== 'completed') {
       const current = await this.status(jobId);
@@ -130,9 +160,10 @@ export class JobQueryService {
       transcript_id: t.id,
       status: 'completed',
       filename: t.filename,
+      task: taskOf(row.engineParams),
       audio_url: audioUrl,
       language: t.language,
-      duration: t.durationSec,
+      duration: t.durationSec === null || t.durationSec === undefined ? null : roundSeconds(t.durationSec),
       text: t.text ?? '',
       segments: t.segments ?? [],
       speaker_roles: t.speakerRoles,
@@ -148,11 +179,12 @@ export class JobQueryService {
    * The stored original upload of a job, streamed; with a `Range` header of one byte range
    * (what media players send to seek; parsed by range-parser), only that range. Several ranges,
    * or a malformed header, get the whole file.
-   * @throws JobError JOB_NOT_FOUND, AUDIO_GONE, RANGE_NOT_SATISFIABLE (416)
+   * @throws JobError JOB_NOT_FOUND, JOB_DELETED (410: the job was deleted), AUDIO_GONE (410: the
+   *   audio was deleted by retention), RANGE_NOT_SATISFIABLE (416)
    */
   async audioFile(jobId: string, range?: string): Promise<AudioFile> {
     const row = await this.repository.find(jobId);
-    if (!row) throw new JobError('JOB_NOT_FOUND', `no job with id ${jobId}`);
+    if (!row) throw await this.missing(jobId);
     const t = row.transcript;
     if (!t.audioKey || !(await this.storage.exists(t.audioKey))) throw new JobError('AUDIO_GONE', 'the audio of this job is no longer stored');
     const size = await this.storage.size(t.audioKey);

@@ -8,6 +8,9 @@ import { TranscriptionEvent, type JobChangedEvent } from '../transcription/trans
 import { JobQueryService } from './job-query.service.js';
 import { QueueBacklog } from '../transcription/queue-backlog.js';
 
+/** Whether a job has ended: no later event can change its status. */
+const isTerminal = (s: JobStatusView) => s.status === 'completed' || s.status === 'failed' || s.status === 'cancelled';
+
 /** Seconds between safety re-reads of a streamed job's state (covers a Redis reconnect that dropped events). */
 const RESYNC_INTERVAL_MS = 5000;
 
@@ -38,7 +41,7 @@ export class JobStreamService implements OnModuleDestroy {
 
   /**
    * Status events of one job: the current state at once, then every change, completing after
-   * the first terminal state (completed or failed). Progress events are applied from their own
+   * the first terminal state (completed, failed or cancelled). Progress events are applied from their own
    * payload (so every chunk done shows up, even when several finish at once); every other event
    * re-reads the job's authoritative status. Progress never goes backwards on the stream.
    * Unsubscribing (client gone) tears down the per-subscriber filter and timer.
@@ -56,7 +59,7 @@ export class JobStreamService implements OnModuleDestroy {
     const updates = signals.pipe(
       concatMap((c): Observable<JobStatusView> => {
         const p: Partial<JobProgress> | undefined = (c as JobChangedEvent).progress;
-        if (p && p.stage && last.status !== 'completed' && last.status !== 'failed') {
+        if (p && p.stage && !isTerminal(last)) {
           return of({ ...last, status: 'processing', stage: p.stage, progress: Math.round(p.progress ?? last.progress), message: p.message ?? last.message, worker_id: p.worker_id ?? last.worker_id, ...(p.chunks_total !== undefined ? { chunks_done: p.chunks_done ?? 0, chunks_total: p.chunks_total } : {}) });
         }
         return from(this.jobs.status(jobId));
@@ -70,7 +73,7 @@ export class JobStreamService implements OnModuleDestroy {
         return view;
       }),
       distinctUntilChanged((a, b) => JSON.stringify(a) === JSON.stringify(b)),
-      takeWhile((s) => s.status !== 'completed' && s.status !== 'failed', true),
+      takeWhile((s) => !isTerminal(s), true),
       map((s) => ({ data: s }) satisfies MessageEvent),
     );
   }

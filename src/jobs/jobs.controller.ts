@@ -142,8 +142,8 @@ export class JobsController {
   /**
    * Cancel or delete a job. Queued/processing → 202 `{job_id, status: "cancelled"}` (the job ends
    * `failed` with error code JOB_CANCELLED; its chunk jobs and running engine calls are stopped).
-   * Completed/failed → 200 `{job_id, status: "deleted"}`: transcript, job row and audio removed.
-   * 404 unknown id.
+   * Completed/failed → 200 `{job_id, status: "deleted"}`: transcript, job row and audio removed;
+   * later status/result/stream/audio requests for it answer 410 JOB_DELETED. 404 unknown id.
    */
   @ApiOperation({ summary: 'Cancel a queued/running job, or delete a finished one' })
   @ApiParam({ name: 'job_id', format: 'uuid' })
@@ -154,6 +154,7 @@ export class JobsController {
   async remove(@JobId() jobId: string, @Res({ passthrough: true }) res: Response): Promise<{ job_id: string; status: 'cancelled' | 'deleted' }> {
     const outcome = await this.control.remove(jobId);
     if (outcome === 'not-found') throw new JobError('JOB_NOT_FOUND', `no job with id ${jobId}`);
+    if (outcome === 'deleted') await this.queries.recordDeletion(jobId);
     res.status(outcome === 'cancelled' ? HttpStatus.ACCEPTED : HttpStatus.OK);
     return { job_id: jobId, status: outcome };
   }
@@ -215,12 +216,12 @@ export class JobsController {
     return chosen === 'txt' ? toText(view) : chosen === 'srt' ? toSrt(view) : toVtt(view);
   }
 
-  /** The original upload (used as `audio_url` by the local storage driver). 404 unknown id; 410 deleted. */
+  /** The original upload (used as `audio_url` by the local storage driver). 404 unknown id; 410 JOB_DELETED (the job was deleted) or AUDIO_GONE (retention deleted the audio). */
   @ApiOperation({ summary: 'The original upload' })
   @ApiParam({ name: 'job_id', format: 'uuid' })
   @ApiOkResponse({ description: 'the uploaded bytes with their content type' })
   @ApiNotFoundResponse({ type: ApiErrorSchema })
-  @ApiGoneResponse({ type: ApiErrorSchema, description: 'deleted by retention' })
+  @ApiGoneResponse({ type: ApiErrorSchema, description: 'JOB_DELETED: the job was deleted (DELETE); AUDIO_GONE: the audio was deleted by retention' })
   @Get('audio/:job_id')
   async audio(@JobId() jobId: string, @Headers('range') range: string | undefined, @Res({ passthrough: true }) res: Response): Promise<StreamableFile> {
     const { stream, mimeType, filename, size, partial } = await this.queries.audioFile(jobId, range);

@@ -5,6 +5,8 @@ import { GatewayError } from '../common/gateway-error.js';
 export type JobErrorCode =
   /** No job with that id. */
   | 'JOB_NOT_FOUND'
+  /** The job was deleted (DELETE): its transcript, rows and audio are gone. */
+  | 'JOB_DELETED'
   /** The job exists but its result is not available (queued, processing or failed). */
   | 'JOB_NOT_COMPLETED'
   /** The multipart request has no `file` part. */
@@ -19,6 +21,7 @@ export type JobErrorCode =
 /** HTTP status of every JobErrorCode. */
 export const JOB_ERROR_STATUS: Record<JobErrorCode, number> = {
   JOB_NOT_FOUND: HttpStatus.NOT_FOUND,
+  JOB_DELETED: HttpStatus.GONE,
   JOB_NOT_COMPLETED: HttpStatus.CONFLICT,
   FILE_REQUIRED: HttpStatus.BAD_REQUEST,
   INVALID_OPTION: HttpStatus.BAD_REQUEST,

@@ -6,6 +6,7 @@ import { AppConfig } from '../config/app-config.js';
 import { ContextsModule } from '../contexts/contexts.module.js';
 import { IdempotencyModule } from '../idempotency/idempotency.module.js';
 import { TempWorkspaceService } from '../storage/temp-workspace.service.js';
+import { DeletedJobs } from './deleted-jobs.js';
 import { EnginesController } from './engines.controller.js';
 import { JobQueryService } from './job-query.service.js';
 import { JobStreamService } from './job-stream.service.js';
@@ -42,7 +43,7 @@ export class JobsModule {
         }),
       ],
       controllers: [JobsController, EnginesController],
-      providers: [SubmitOptionsResolver, SubmissionService, JobQueryService, JobStreamService],
+      providers: [SubmitOptionsResolver, SubmissionService, JobQueryService, JobStreamService, DeletedJobs],
       exports: [SubmissionService, JobQueryService, JobStreamService],
     };
   }

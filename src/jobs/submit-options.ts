@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { ContextsService, toWordBoosts } from '../contexts/contexts.service.js';
 import { EngineRegistry } from '../engines/engine-registry.js';
-import { checkEngineOptions } from '../engines/engine-options.js';
+import { checkEngineOptions, checkEngineTask } from '../engines/engine-options.js';
 import type { TranscribeOptions, TranscriptionEngine } from '../engines/engine.spec.js';
 import type { SpeakerRolesRequest } from '../transcripts/speaker-roles.js';
 import { WebhookService } from '../webhooks/webhook.service.js';
@@ -37,7 +37,8 @@ export class SubmitOptionsResolver {
   /**
    * @param engineFromPath engine named by the URL (`/transcribe/:engine`); wins over `dto.engine`.
    * @throws UnknownEngineError (400, lists the engines); EngineOptionError INVALID_OPTION (unknown
-   *   model or language); JobError INVALID_OPTION (
+   *   model or language; task=translate on an engine that cannot translate, naming those that
+   *   can); JobError INVALID_OPTION (
    *   min_speakers > max_speakers, malformed speaker_role_keywords, context on an engine that
    *   cannot boost); ContextNotFoundError (404); WebhookError (400: bad or private callback URL).
    */
@@ -59,17 +60,20 @@ export class SubmitOptionsResolver {
 
   /**
    * Request fields → engine options, checked against what the engine offers.
-   * @throws EngineOptionError INVALID_OPTION (model or language the engine does not offer);
+   * @throws EngineOptionError INVALID_OPTION (model, language or task the engine does not offer);
    *   JobError INVALID_OPTION (min_speakers > max_speakers)
    */
   private engineOptions(engine: TranscriptionEngine, dto: SubmitJobDto): TranscribeOptions {
     // Unknown model or language for this engine: refused now, never first in a worker after a 202.
     checkEngineOptions(engine, { model: dto.model, language: dto.language });
+    checkEngineTask(engine, dto.task, this.engines.all());
     if (dto.min_speakers !== undefined && dto.max_speakers !== undefined && dto.min_speakers > dto.max_speakers) {
       throw new JobError('INVALID_OPTION', `min_speakers (${dto.min_speakers}) must not exceed max_speakers (${dto.max_speakers})`);
     }
     const diarize = dto.enable_diarization ?? engine.capabilities.diarization;
     return {
+      // Always explicit, so the job's engine_params, its payload and every chunk job say which task it is.
+      task: dto.task ?? 'transcribe',
       ...(dto.language ? { language: dto.language } : {}),
       ...(dto.model ? { model: dto.model } : {}),
       ...(dto.prompt ? { prompt: dto.prompt } : {}),

@@ -1,6 +1,6 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Param, Post, Req, Res, StreamableFile, UploadedFile, UseFilters, UseInterceptors } from '@nestjs/common';
+import { All, Body, Controller, Get, HttpCode, HttpStatus, Param, Post, Req, Res, StreamableFile, UploadedFile, UseFilters, UseInterceptors } from '@nestjs/common';
 import { FileInterceptor } from '@nestjs/platform-express';
-import { ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiConsumes, ApiExcludeEndpoint, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { Readable } from 'node:stream';
 import { fromEvent, Observable, of, take, type Subscription } from 'rxjs';
@@ -10,6 +10,7 @@ import type { UploadedAudio } from '../jobs/submission.service.js';
 import { EXPORT_CONTENT_TYPES, toSrt, toVtt } from '../transcripts/exports.js';
 import { TranscriptionRequestDto } from './dto/transcription-request.dto.js';
 import { OpenAiApiService, type ModelObject } from './openai-api.service.js';
+import { OpenAiError } from './openai-error.js';
 import { OpenAiErrorFilter } from './openai-error.filter.js';
 import { toTranscriptionJson, toTranscriptionText, toVerboseJson, type TranscriptionJson, type TranscriptionVerboseJson } from './responses.js';
 
@@ -66,14 +67,15 @@ export class OpenAiApiController {
    * Answers once the job has ended: json `{text, usage}`; text/srt/vtt as text; verbose_json
    * `{task, language, duration, text, segments?, words?, usage}`. `stream=true` answers
    * `text/event-stream`: `transcript.text.delta` events (one per segment, when the job completes)
-   * and `transcript.text.done`. Every answer after submission carries `x-transcription-job-id`.
+   * and `transcript.text.done`; with `whisper-1` it is ignored, as OpenAI does. Every answer after
+   * submission carries `x-transcription-job-id`.
    *
-   * Errors: 400 bad field / missing file / bad audio; 404 unknown model (`model_not_found`);
+   * Errors: 400 bad or unknown field / missing model or file / bad audio; 404 unknown model (`model_not_found`);
    * 413 over MAX_FILE_SIZE; 500 the job failed (the engine's code and message); 504 still running
    * after OPENAI_API_WAIT_TIMEOUT_MS (the job continues). A client that disconnects stops the
    * wait, never the job.
    */
-  @ApiOperation({ summary: 'OpenAI transcription API (same queue and engines)', description: 'Fields as OpenAI: file, model (engine id, engine:model or whisper-1), language, prompt, response_format json|text|srt|vtt|verbose_json, timestamp_granularities[], stream. Errors in OpenAI shape {error: {message, type, param, code}}. See docs/openai-api.md.' })
+  @ApiOperation({ summary: 'OpenAI transcription API (same queue and engines)', description: 'Fields as OpenAI: file, model (engine id, engine:model or whisper-1; see GET /v1/models), language, prompt, response_format json|text|srt|vtt|verbose_json, timestamp_granularities[] (word only with verbose_json), stream (ignored for whisper-1, as OpenAI does). Errors in OpenAI shape {error: {message, type, param, code}}. See docs/openai-api.md.' })
   @ApiConsumes('multipart/form-data')
   @ApiBody({ schema: { type: 'object', required: ['file', 'model'], properties: {
     file: { type: 'string', format: 'binary' }, model: { type: 'string', example: 'pocketsphinx' }, language: { type: 'string', example: 'en' },
@@ -129,8 +131,11 @@ export class OpenAiApiController {
     }
   }
 
-  /** `GET /v1/models`: `{object: "list", data: [{id, object: "model", created, owned_by}]}` — `whisper-1`, every engine id, every `engine:model`. */
-  @ApiOperation({ summary: 'Engines and engine:model pairs as OpenAI models (whisper-1 = the default engine)' })
+  /**
+   * `GET /v1/models`: `{object: "list", data: [{id, object: "model", created, owned_by}]}` —
+   * `whisper-1`, every engine id, every `engine:model` under the engine's real model name.
+   */
+  @ApiOperation({ summary: 'Engines and engine:model pairs (real model names) as OpenAI models (whisper-1 = the default engine)' })
   @Get('models')
   models(): { object: 'list'; data: ModelObject[] } {
     return { object: 'list', data: this.service.models() };
@@ -142,4 +147,25 @@ export class OpenAiApiController {
   model(@Param('id') id: string): ModelObject {
     return this.service.model(id);
   }
+
+  // Declared after the routes they stand behind: Express tries routes in order, so these only
+  // see the methods that no route above took.
+  /** Any other method on `/v1/audio/transcriptions`: 405 `method_not_allowed`, `Allow: POST`. */
+  @ApiExcludeEndpoint()
+  @All('audio/transcriptions')
+  transcriptionsMethodNotAllowed(@Req() req: Request): never {
+    throw methodNotAllowed(req, 'POST');
+  }
+
+  /** Any other method on `/v1/models` and `/v1/models/:id`: 405 `method_not_allowed`, `Allow: GET, HEAD`. */
+  @ApiExcludeEndpoint()
+  @All(['models', 'models/:id'])
+  modelsMethodNotAllowed(@Req() req: Request): never {
+    throw methodNotAllowed(req, 'GET, HEAD');
+  }
+}
+
+/** OpenAI-shaped 405 for a route that exists with other methods (`Allow` lists those). */
+export function methodNotAllowed(req: Request, allow: string): OpenAiError {
+  return new OpenAiError(405, `${req.method} is not allowed on ${req.path}; use ${allow.split(', ')[0]}`, 'invalid_request_error', null, 'method_not_allowed', { Allow: allow });
 }

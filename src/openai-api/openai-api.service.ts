@@ -1,7 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { catchError, concatMap, defer, firstValueFrom, from, interval, last, map, merge, Observable, of, shareReplay, switchMap, takeUntil, timer } from 'rxjs';
 import { AppConfig } from '../config/app-config.js';
+import { EngineHealthService } from '../engines/engine-health.service.js';
 import { EngineRegistry } from '../engines/engine-registry.js';
+import type { TranscriptionEngine } from '../engines/engine.spec.js';
 import type { JobResultView, JobStatusView } from '../jobs/dto/job-views.js';
 import type { SubmitJobDto } from '../jobs/dto/submit-job.dto.js';
 import { JobStreamService } from '../jobs/job-stream.service.js';
@@ -19,7 +21,7 @@ export const STREAM_HEARTBEAT_MS = 15_000;
 
 /** `GET /v1/models` entry, OpenAI's `Model` object. */
 export interface ModelObject {
-  /** `whisper-1`, an engine id, or `engine:model`. */
+  /** `whisper-1`, an engine id, or `engine:model` with the engine's real model name. */
   id: string;
   object: 'model';
   /** Unix seconds: when this API process started (engines have no creation date). */
@@ -40,10 +42,17 @@ export interface TranscriptionPlan {
   warnings: string[];
 }
 
+/** One engine's entries in the model list: its id, and `engine:model` per real model name. */
+interface EngineModels {
+  engine: TranscriptionEngine;
+  /** Real model names a request may name after `engine:`, each with the model to submit (undefined = the engine's default). */
+  names: Map<string, string | undefined>;
+}
+
 /** How waiting for a job ended. */
 export type TranscriptionOutcome =
   | { kind: 'completed'; result: JobResultView }
-  /** The job failed after the gateway's own retries; `status.error` holds the last error (code, message, retryable…). */
+  /** The job failed after the gateway's own retries, or was cancelled; `status.error` holds the last error (code, message, retryable…). */
   | { kind: 'failed'; status: JobStatusView }
   /** OPENAI_API_WAIT_TIMEOUT_MS passed first; the job goes on. */
   | { kind: 'timeout' }
@@ -68,30 +77,54 @@ export class OpenAiApiService {
     private readonly submissions: SubmissionService,
     private readonly queries: JobQueryService,
     private readonly streams: JobStreamService,
+    private readonly health: EngineHealthService,
   ) {}
 
   /**
-   * Every model id a request may name: `whisper-1` (when the default engine is enabled), then
-   * per engine its id followed by one `engine:model` per model it offers.
+   * The model names of one engine. An engine configured with the model `whisper-1` (an
+   * OpenAI-compatible server such as engines/whisper-rocm, which takes `whisper-1` for whatever
+   * model it loaded) is listed under the model its health probe reports (`whisper-rocm:large-v3`),
+   * or under its id alone until a probe has told; `engine:whisper-1` stays accepted as an alias.
+   * The OpenAI cloud, whose model really is `whisper-1`, reports no other name and keeps it.
+   */
+  private engineModels(engine: TranscriptionEngine): EngineModels {
+    const names = new Map<string, string | undefined>();
+    for (const model of engine.capabilities.models) names.set(model, model);
+    if (engine.capabilities.models.includes(WHISPER_1)) {
+      const reported = this.health.state(engine.id).details?.model;
+      names.delete(WHISPER_1);
+      if (typeof reported === 'string' && reported && reported !== WHISPER_1) names.set(reported, undefined);
+    }
+    return { engine, names };
+  }
+
+  /**
+   * Every model id `GET /v1/models` lists: `whisper-1` (the default engine, when enabled), then
+   * per engine its id followed by one `engine:model` per real model name it offers.
    */
   models(): ModelObject[] {
     const ids: string[] = [];
     if (this.registry.has(this.config.DEFAULT_TRANSCRIPTION_ENGINE)) ids.push(WHISPER_1);
     for (const engine of this.registry.all()) {
-      ids.push(engine.id, ...engine.capabilities.models.map((m) => `${engine.id}:${m}`));
+      ids.push(engine.id, ...[...this.engineModels(engine).names.keys()].map((m) => `${engine.id}:${m}`));
     }
-    return [...new Set(ids)].map((id) => ({ id, object: 'model', created: this.created, owned_by: 'transcription-gateway' }));
+    return [...new Set(ids)].map((id) => this.modelObject(id));
+  }
+
+  private modelObject(id: string): ModelObject {
+    return { id, object: 'model', created: this.created, owned_by: 'transcription-gateway' };
   }
 
   /** @throws OpenAiError 404 model_not_found */
   model(id: string): ModelObject {
     this.resolveModel(id);
-    return { id: id.trim(), object: 'model', created: this.created, owned_by: 'transcription-gateway' };
+    return this.modelObject(id.trim());
   }
 
   /**
    * `whisper-1` → DEFAULT_TRANSCRIPTION_ENGINE; an engine id or alias (`asr`) → that engine with
-   * its default model; `engine:model` → that engine and model, which must be one it lists.
+   * its default model; `engine:model` → that engine and model, which must be one it lists (or,
+   * for a server that takes `whisper-1` for its loaded model, that model's name or `whisper-1`).
    *
    * @throws OpenAiError 404 model_not_found (param `model`), listing the model ids that exist
    */
@@ -105,7 +138,12 @@ export class OpenAiApiService {
       const [engineName, model] = [id.slice(0, colon), id.slice(colon + 1)];
       if (this.registry.has(engineName)) {
         const engine = this.registry.get(engineName);
-        if (engine.capabilities.models.includes(model)) return { engine: engine.id, model };
+        const { names } = this.engineModels(engine);
+        if (names.has(model)) {
+          const submitted = names.get(model);
+          return { engine: engine.id, ...(submitted ? { model: submitted } : {}) };
+        }
+        if (model === WHISPER_1 && engine.capabilities.models.includes(WHISPER_1)) return { engine: engine.id, model: WHISPER_1 };
       }
     } else if (this.registry.has(id)) {
       return { engine: this.registry.get(id).id };
@@ -115,23 +153,35 @@ export class OpenAiApiService {
   }
 
   /**
-   * Checks the request as a whole (fields one by one were checked by the DTO) and resolves its model.
+   * Checks the request as a whole (fields one by one were checked by the DTO) and resolves its
+   * model. As OpenAI does: `timestamp_granularities` `word` needs verbose_json while `segment`
+   * alone is accepted with any format (only verbose_json carries timestamps: reported as a
+   * warning); `stream=true` with `whisper-1` is ignored (OpenAI does not stream whisper-1) and
+   * the answer is the plain response.
    *
-   * @throws OpenAiError 404 model_not_found; 400 invalid_value for timestamp_granularities without
-   *   verbose_json, or stream=true with a format other than json or text
+   * @throws OpenAiError 400 missing_required_parameter without a model (listing the model ids);
+   *   404 model_not_found; 400 invalid_value for `word` granularity without verbose_json, or
+   *   stream=true (other models than whisper-1) with a format other than json or text
    */
   plan(dto: TranscriptionRequestDto): TranscriptionPlan {
     const format = dto.response_format ?? 'json';
     const granularities = [...new Set(dto.timestamp_granularities ?? [])];
-    const stream = dto.stream ?? false;
-    if (granularities.length > 0 && format !== 'verbose_json') {
-      throw new OpenAiError(400, `timestamp_granularities needs response_format=verbose_json (got ${format})`, 'invalid_request_error', 'timestamp_granularities', 'invalid_value');
+    const modelName = dto.model?.trim() ?? '';
+    if (!modelName) {
+      throw new OpenAiError(400, `model is required; accepted: ${this.models().map((m) => m.id).join(', ') || '(no engine is enabled)'} (see GET /v1/models)`, 'invalid_request_error', 'model', 'missing_required_parameter');
     }
+    const warnings: string[] = [];
+    const whisper1 = modelName === WHISPER_1;
+    if (dto.stream && whisper1) warnings.push('stream is ignored for whisper-1 (as OpenAI does); name an engine id such as pocketsphinx to stream');
+    const stream = (dto.stream ?? false) && !whisper1;
+    if (granularities.includes('word') && format !== 'verbose_json') {
+      throw new OpenAiError(400, `timestamp_granularities word needs response_format=verbose_json (got ${format}); segment alone is accepted with any format`, 'invalid_request_error', 'timestamp_granularities', 'invalid_value');
+    }
+    if (granularities.length > 0 && format !== 'verbose_json') warnings.push(`timestamp_granularities is used only with response_format=verbose_json; ${format} was answered as usual`);
     if (stream && format !== 'json' && format !== 'text') {
       throw new OpenAiError(400, `stream=true answers transcript.text.delta/done events and works with response_format json or text, not ${format}`, 'invalid_request_error', 'stream', 'invalid_value');
     }
-    const { engine, model } = this.resolveModel(dto.model);
-    const warnings: string[] = [];
+    const { engine, model } = this.resolveModel(modelName);
     if (dto.temperature !== undefined) warnings.push('temperature is ignored: engines decode with their own settings');
     if (dto.include?.length) warnings.push(`include[] (${dto.include.join(', ')}) is ignored: engines return no token log probabilities`);
     if (dto.chunking_strategy !== undefined) warnings.push('chunking_strategy is ignored: the gateway cuts long audio at pauses by its own settings');
@@ -175,7 +225,7 @@ export class OpenAiApiService {
       last(null, null),
       switchMap(async (status): Promise<Exclude<TranscriptionOutcome, { kind: 'gone' }>> => {
         if (status?.status === 'completed') return { kind: 'completed', result: await this.queries.result(jobId, `/api/transcribe/jobs/audio/${jobId}`) };
-        if (status?.status === 'failed') return { kind: 'failed', status };
+        if (status?.status === 'failed' || status?.status === 'cancelled') return { kind: 'failed', status };
         return { kind: 'timeout' };
       }),
     );

@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import { AudioError } from '../audio/audio.errors.js';
 import { AppConfig } from '../config/app-config.js';
 import { GatewayError } from '../common/gateway-error.js';
+import { RequestValidationError } from '../common/request-validation.js';
 import { UnknownEngineError } from '../engines/engine-registry.js';
 import { JobError, type JobErrorCode } from '../jobs/jobs.errors.js';
 import { TRANSCRIPTION_FIELDS } from './dto/transcription-request.dto.js';
@@ -15,14 +16,21 @@ const JOB_ERRORS: Record<JobErrorCode, { status: number; param: string | null; c
   FILE_REQUIRED: { status: HttpStatus.BAD_REQUEST, param: 'file', code: 'missing_required_parameter' },
   INVALID_OPTION: { status: HttpStatus.BAD_REQUEST, param: null, code: 'invalid_value' },
   JOB_NOT_FOUND: { status: HttpStatus.NOT_FOUND, param: null, code: 'job_not_found' },
+  JOB_DELETED: { status: HttpStatus.GONE, param: null, code: 'job_deleted' },
   // The two below cannot follow a completed wait; if they do, it is the server's fault.
   JOB_NOT_COMPLETED: { status: HttpStatus.INTERNAL_SERVER_ERROR, param: null, code: 'job_not_completed' },
   AUDIO_GONE: { status: HttpStatus.INTERNAL_SERVER_ERROR, param: null, code: 'audio_gone' },
   RANGE_NOT_SATISFIABLE: { status: HttpStatus.INTERNAL_SERVER_ERROR, param: null, code: 'range_not_satisfiable' },
 };
 
-/** class-validator's message for a field the DTO does not declare (global ValidationPipe, forbidNonWhitelisted). */
+/** class-validator's message for a field the DTO does not declare (a ValidationPipe built without createValidationPipe). */
 const UNKNOWN_PROPERTY = /^property (\S+) should not exist$/;
+
+/** The routes of this API, named in the answer to an unknown URL under `/v1`. */
+export const OPENAI_ROUTES: readonly string[] = ['POST /v1/audio/transcriptions', 'POST /v1/audio/translations', 'GET /v1/models', 'GET /v1/models/{model}'];
+
+/** OpenAI's `code` for each kind of field problem. */
+const FIELD_PROBLEM_CODES = { unknown: 'unknown_parameter', missing: 'missing_required_parameter', invalid: 'invalid_value' } as const;
 
 /**
  * Answers every error of the OpenAI-compatible controller in OpenAI's shape,
@@ -32,8 +40,11 @@ const UNKNOWN_PROPERTY = /^property (\S+) should not exist$/;
  * - audio that cannot be used (empty, not audio, no audio stream, truncated) → 400 with the
  *   gateway's code lower-cased (`audio_unreadable`…), param `file` — OpenAI answers bad files 400
  * - unknown engine → 404 `model_not_found`; missing file → 400 `missing_required_parameter`
- * - validation → 400 `invalid_value` with the field as `param`; undeclared fields → 400
- *   `unknown_parameter`; over MAX_FILE_SIZE → 413 `file_too_large`
+ * - validation (RequestValidationError) → 400 with the first failing field as `param` and its
+ *   kind as `code` (`invalid_value`, `missing_required_parameter`, `unknown_parameter`); over
+ *   MAX_FILE_SIZE → 413 `file_too_large`
+ * - an unknown URL under `/v1` → 404 `unknown_url` naming the routes that exist (OpenAI's code);
+ *   a known URL with another method → 405 `method_not_allowed` with `Allow`
  * - other HTTP errors (401/403 API keys, 429 rate limits) keep their status; their gateway
  *   code, lower-cased, becomes `code`; anything else → 500 `internal_error`
  *
@@ -75,6 +86,18 @@ export class OpenAiErrorFilter implements ExceptionFilter {
     if (exception instanceof UnknownEngineError) {
       return new OpenAiError(404, `The model '${exception.requested}' does not exist. ${exception.message}`, 'invalid_request_error', 'model', 'model_not_found');
     }
+    if (exception instanceof RequestValidationError) {
+      const first = exception.problems[0];
+      if (!first) return new OpenAiError(400, exception.message, 'invalid_request_error', null, 'invalid_value');
+      // OpenAI names the first field at fault; the message keeps every field's problem.
+      const param = first.field.split('.')[0];
+      const others = exception.problems.slice(1).map((p) => p.message);
+      const message =
+        first.kind === 'unknown'
+          ? [`Unrecognized request argument supplied: ${param}${first.accepted?.length ? ` (accepted: ${first.accepted.join(', ')})` : ''}`, ...others].join('; ')
+          : exception.message;
+      return new OpenAiError(400, message, 'invalid_request_error', param, FIELD_PROBLEM_CODES[first.kind]);
+    }
     if (exception instanceof JobError) {
       const { status, param, code } = JOB_ERRORS[exception.code];
       return new OpenAiError(status, exception.message, undefined, param, code);
@@ -95,6 +118,11 @@ export class OpenAiErrorFilter implements ExceptionFilter {
     const response = exception.getResponse();
     const raw = typeof response === 'string' ? response : ((response as { message?: unknown }).message ?? exception.message);
     const messages = (Array.isArray(raw) ? raw : [raw]).map(String);
+    const route = status === HttpStatus.NOT_FOUND ? /^Cannot (\S+) (.+)$/.exec(messages[0] ?? '') : null;
+    if (route) {
+      const url = `${route[1]} ${route[2].split('?')[0]}`;
+      return new OpenAiError(404, `Unknown request URL: ${url}. This gateway serves ${OPENAI_ROUTES.join(', ')} (see /docs).`, 'invalid_request_error', null, 'unknown_url');
+    }
     if (status === HttpStatus.PAYLOAD_TOO_LARGE) {
       return new OpenAiError(413, `Maximum content size limit (${this.config.MAX_FILE_SIZE} bytes, MAX_FILE_SIZE) exceeded.`, 'invalid_request_error', 'file', 'file_too_large');
     }
@@ -110,7 +138,9 @@ export class OpenAiErrorFilter implements ExceptionFilter {
     if (status === HttpStatus.TOO_MANY_REQUESTS) {
       return new OpenAiError(status, messages.join('; '), 'requests', null, 'rate_limit_exceeded');
     }
-    const code = typeof gatewayCode === 'string' ? gatewayCode.toLowerCase() : (HttpStatus[status] ?? 'http_error').toString().toLowerCase();
+    // A 400 from outside the DTOs is a body the server could not parse (malformed JSON, a broken multipart).
+    const fallback = status === HttpStatus.BAD_REQUEST ? 'invalid_value' : (HttpStatus[status] ?? 'http_error').toString().toLowerCase();
+    const code = typeof gatewayCode === 'string' ? gatewayCode.toLowerCase() : fallback;
     return new OpenAiError(status, messages.join('; '), undefined, null, code);
   }
 }

@@ -1,6 +1,6 @@
 import { deflateSync } from 'node:zlib';
 import type { Segment } from '../engines/engine.spec.js';
-import type { JobResultView } from '../jobs/dto/job-views.js';
+import { roundSeconds, type JobResultView } from '../jobs/dto/job-views.js';
 import type { TimestampGranularity } from './dto/transcription-request.dto.js';
 import { languageName } from './languages.js';
 
@@ -49,7 +49,7 @@ export interface TranscriptionVerboseJson {
   task: 'transcribe';
   /** English name of the language, lower case (`english`), as OpenAI reports it. */
   language: string;
-  /** Seconds of audio. */
+  /** Seconds of audio, 3 decimals. */
   duration: number;
   text: string;
   /** Present when `timestamp_granularities` includes `segment`, or is not given. */
@@ -65,10 +65,10 @@ export type TranscriptionStreamEvent =
   /** Carries no `usage`: OpenAI's done event reports token usage, which has no meaning here. */
   | { type: 'transcript.text.done'; text: string };
 
-/** Seconds of the transcribed audio: the recording's duration, else the end of the last segment, else 0. */
+/** Seconds of the transcribed audio, 3 decimals as everywhere in the API: the recording's duration, else the end of the last segment, else 0. */
 export function durationOf(view: Pick<JobResultView, 'duration' | 'segments'>): number {
-  if (view.duration !== null && view.duration !== undefined) return view.duration;
-  return view.segments.reduce((end, s) => Math.max(end, s.end), 0);
+  if (view.duration !== null && view.duration !== undefined) return roundSeconds(view.duration);
+  return roundSeconds(view.segments.reduce((end, s) => Math.max(end, s.end), 0));
 }
 
 export function usageOf(view: Pick<JobResultView, 'duration' | 'segments'>): DurationUsage {

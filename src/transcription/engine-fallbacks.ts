@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { EngineRegistry } from '../engines/engine-registry.js';
+import type { EngineTask } from '../engines/engine.spec.js';
 
 /**
  * Parses ENGINE_FALLBACKS once at boot: `from:to1,to2;from2:to3`, engine ids or aliases.
@@ -23,12 +24,17 @@ export function parseFallbacks(spec: string, registered: (id: string) => boolean
 export class EngineFallbacks {
   private readonly chains: Map<string, string[]>;
 
-  constructor(config: AppConfig, registry: EngineRegistry) {
+  constructor(config: AppConfig, private readonly registry: EngineRegistry) {
     this.chains = parseFallbacks(config.ENGINE_FALLBACKS, (id) => registry.has(id));
   }
 
-  /** Engines to fall back to from `engineId` (canonical), in order; empty when none. */
-  of(engineId: string): string[] {
-    return this.chains.get(engineId) ?? [];
+  /**
+   * Engines to fall back to from `engineId` (canonical), in order; empty when none. For a
+   * translation only engines that can translate: another one would return a transcript in the
+   * spoken language as if it were the English translation.
+   */
+  of(engineId: string, task: EngineTask = 'transcribe'): string[] {
+    const chain = this.chains.get(engineId) ?? [];
+    return task === 'translate' ? chain.filter((id) => this.registry.get(id).capabilities.translation) : chain;
   }
 }

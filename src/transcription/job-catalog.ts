@@ -60,6 +60,11 @@ interface TranscriptionJobBase {
   engine: string;
   /** Storage key of the uploaded audio. */
   audioKey: string;
+  /**
+   * What the engine is asked for. `options.task` (`transcribe` | `translate`; absent in payloads
+   * queued before translation existed = transcribe) is fixed at submission and copied into every
+   * chunk job, so each piece of a long recording is translated, never transcribed.
+   */
   options: TranscribeOptions;
   /** Transcribe each channel on its own; words get speaker_tag = channel index. */
   multichannel: boolean;
@@ -136,6 +141,7 @@ export interface ChunkJobData {
   durationSec: number;
   /** Peak level of the piece in dBFS. */
   maxVolumeDb: number | null;
+  /** The parent job's options, `task` included (a translation is translated piece by piece). */
   options: TranscribeOptions;
   /** Fallback chain and per-engine attempts, as for the parent job. */
   fallbacks?: string[];

@@ -50,7 +50,7 @@ export class JobSubmitter {
       await this.quota.release(jobId);
       throw err;
     }
-    const fallbacks = this.fallbacks.of(data.engine);
+    const fallbacks = this.fallbacks.of(data.engine, data.options.task);
     const attemptsPerEngine = this.config.JOB_MAX_RETRIES + 1;
     try {
       await this.queue.add(jobId, { ...data, step: 'transcribe', ...(fallbacks.length ? { fallbacks, attemptsPerEngine } : {}) }, attemptsPerEngine * (1 + fallbacks.length), { keyLabel, audioSec: audioSec ?? 1 });

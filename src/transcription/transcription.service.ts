@@ -80,7 +80,7 @@ export class TranscriptionService {
       if (regions.length === 0) {
         // Nothing to transcribe: no engine call (Whisper hallucinates on exactly this audio).
         await progress({ progress: 90, stage: 'saving', message: 'no speech found; saving an empty transcript' });
-        const empty = { text: '', language: data.options.language ?? null, duration_sec: duration, segments: [], warnings: [`no speech detected in ${duration.toFixed(1)} s of audio (Silero VAD); the engine was not called`], engine: { id: engine.id, model: null } };
+        const empty = { text: '', language: data.options.task === 'translate' ? 'en' : (data.options.language ?? null), duration_sec: duration, segments: [], warnings: [`no speech detected in ${duration.toFixed(1)} s of audio (Silero VAD); the engine was not called`], engine: { id: engine.id, model: null } };
         return { kind: 'completed', summary: await this.lifecycle.completed(attempt, data, empty, { processingSec: (Date.now() - started) / 1000, speechSec: 0, engineSec: 0 }) };
       }
 

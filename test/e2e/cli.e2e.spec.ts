@@ -188,6 +188,24 @@ describe('transcribe CLI (compiled, as a process)', () => {
     expect(rejected.stderr).toMatch(/^transcribe: .+ \(HTTP 41[56] AUDIO_[A-Z_]+\)\n$/);
   });
 
+  it('names --api-key and TRANSCRIBE_API_KEY when a keyed gateway refuses the request', async () => {
+    const key = `cli-key-${randomUUID()}`;
+    const keyed = await startGateway(testConfig({ API_KEYS: key }));
+    try {
+      const missing = await cli(['engines', '--url', keyed.url]);
+      expect(missing.code).toBe(3);
+      expect(missing.stderr).toMatch(/^transcribe: .+; give the gateway's API key with --api-key KEY or the environment variable TRANSCRIBE_API_KEY \(HTTP 401 API_KEY_REQUIRED\)\n$/);
+      const wrong = await cli(['engines', '--url', keyed.url, '--api-key', 'not-the-key']);
+      expect(wrong.code).toBe(3);
+      expect(wrong.stderr).toMatch(/--api-key or TRANSCRIBE_API_KEY is not one of the gateway's API_KEYS \(HTTP 403 API_KEY_INVALID\)\n$/);
+      const fromEnv = await cli(['engines', '--url', keyed.url], { TRANSCRIBE_API_KEY: key });
+      expect(fromEnv.code).toBe(0);
+      expect(fromEnv.stdout).toMatch(/pocketsphinx/);
+    } finally {
+      await keyed.close();
+    }
+  });
+
   it('exits 1 with the engine error when the job fails', async () => {
     const flaky = new FlakyEngine(buildEngines({}).engines[0], 99, { code: 'ENGINE_REJECTED', retryable: false });
     const failing = await startGateway(testConfig(), [flaky]);

@@ -43,7 +43,12 @@ describe('job control: DELETE, fallbacks, retention, health', () => {
     expect(cancel.status).toBe(202);
     expect(await cancel.json()).toEqual({ job_id: queued.body.job_id, status: 'cancelled' });
     const status = await getJson<StatusView>(`${api.url}/api/transcribe/jobs/status/${queued.body.job_id}`);
-    expect(status.body).toMatchObject({ status: 'failed', error: { code: 'JOB_CANCELLED' } });
+    // Cancelled, not failed (the transcript row keeps `failed`: the Postgres enum has no `cancelled`).
+    expect(status.body).toMatchObject({ status: 'cancelled', stage: 'cancelled', error: { code: 'JOB_CANCELLED' } });
+    const sse = await followStream<StatusView>(`${api.url}/api/transcribe/jobs/stream/${queued.body.job_id}`, 10_000);
+    expect(sse).toHaveLength(1);
+    expect(sse[0]).toMatchObject({ status: 'cancelled', error: { code: 'JOB_CANCELLED' } });
+    expect((await api.db.query('SELECT status FROM transcripts WHERE id = $1', [queued.body.transcript_id]))[0]).toEqual({ status: 'failed' });
 
     // Deleting the now-finished job removes everything.
     const del = await fetch(`${api.url}/api/transcribe/jobs/${queued.body.job_id}`, { method: 'DELETE' });
@@ -51,7 +56,12 @@ describe('job control: DELETE, fallbacks, retention, health', () => {
     expect(await api.db.query('SELECT 1 FROM transcripts WHERE id = $1', [queued.body.transcript_id])).toEqual([]);
     expect(await api.db.query('SELECT 1 FROM transcript_jobs WHERE job_id = $1', [queued.body.job_id])).toEqual([]);
     expect(storedFiles(api)).toEqual([]);
-    expect((await getJson(`${api.url}/api/transcribe/jobs/status/${queued.body.job_id}`)).status).toBe(404);
+    // A deleted job is gone (410 JOB_DELETED), not unknown, wherever it is asked for; DELETE again finds nothing.
+    for (const route of ['status', 'result', 'stream', 'audio']) {
+      const gone = await getJson(`${api.url}/api/transcribe/jobs/${route}/${queued.body.job_id}`);
+      expect([route, gone.status, gone.body.code]).toEqual([route, 410, 'JOB_DELETED']);
+      expect(gone.body.message).toMatch(/was deleted \(DELETE at .+\); its transcript and audio are gone/);
+    }
     expect((await fetch(`${api.url}/api/transcribe/jobs/${queued.body.job_id}`, { method: 'DELETE' })).status).toBe(404);
   });
 
@@ -69,7 +79,7 @@ describe('job control: DELETE, fallbacks, retention, health', () => {
     const res = await fetch(`${gw.url}/api/transcribe/jobs/${body.job_id}`, { method: 'DELETE' });
     expect(res.status).toBe(202);
     const events = await followStream<StatusView>(`${gw.url}/api/transcribe/jobs/stream/${body.job_id}`, 30_000);
-    expect(events[events.length - 1]).toMatchObject({ status: 'failed', error: { code: 'JOB_CANCELLED' } });
+    expect(events[events.length - 1]).toMatchObject({ status: 'cancelled', error: { code: 'JOB_CANCELLED' } });
     await new Promise((r) => setTimeout(r, 1500));
     const [row] = await gw.db.query('SELECT t.status, j.error_details FROM transcript_jobs j JOIN transcripts t ON t.id = j.transcript_id WHERE job_id = $1', [body.job_id]);
     expect(row).toMatchObject({ status: 'failed', error_details: { code: 'JOB_CANCELLED' } });

@@ -13,7 +13,7 @@ interface ResultView {
   engine: string; model: string | null; language: string; duration: number; text: string; warnings: string[];
   segments: { start: number; end: number; text: string; speaker_tag: number | null; words: { word: string; start: number; end: number; speaker_tag: number | null }[] }[];
 }
-interface EnginesView { engines: Record<string, { available: boolean; message: string | null; details: Record<string, unknown>; word_boosting: boolean; diarization: boolean }> }
+interface EnginesView { engines: Record<string, { available: boolean; message: string | null; details: Record<string, unknown>; word_boosting: boolean; diarization: boolean; models: string[] }> }
 
 const MODEL = 'parakeet-1.1b-en-US-asr-offline-asr-bls-ensemble';
 
@@ -115,6 +115,9 @@ describe('riva through the gateway (seed alias asr)', () => {
       word_boosting: true,
       details: { models: expect.arrayContaining([MODEL]), languages: expect.arrayContaining(['en-US']) },
     });
+    // The models the probe listed are the engine's models (RIVA_MODEL, the default, first), not only RIVA_MODEL.
+    expect(up.models).toEqual([MODEL, ...server.models.map((m) => m.model_name).filter((m) => m !== MODEL)]);
+    expect(up.models.length).toBeGreaterThan(1);
     // The server's address is for the logs, not for clients.
     expect(JSON.stringify(up)).not.toContain(server.uri);
     server.healthStatus = 'NOT_SERVING';

@@ -1,4 +1,4 @@
-import { Module, ValidationPipe, type INestApplication } from '@nestjs/common';
+import { Module, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { AppModule } from '../../src/app.module.js';
+import { createValidationPipe } from '../../src/common/request-validation.js';
 import type { AppConfig } from '../../src/config/app-config.js';
 import { buildEngines } from '../../src/engines/engines.module.js';
 import { WebModule } from '../../src/web/web.module.js';
@@ -59,7 +60,7 @@ async function startWebGateway(config: AppConfig): Promise<{ app: INestApplicati
   class WebTestModule {}
   const app = await NestFactory.create(WebTestModule, { logger: false, abortOnError: false });
   app.enableShutdownHooks();
-  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true, validationError: { target: false, value: false } }));
+  app.useGlobalPipes(createValidationPipe());
   await app.listen(0, '127.0.0.1');
   return { app, url: `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}` };
 }
@@ -282,6 +283,11 @@ describe('web page', () => {
     expect(await page.textContent('#error-message')).toBe(expected.body.message);
     expect(await page.textContent('#error-code')).toBe(`${String(expected.body.code)} · HTTP ${expected.status}`);
     expect(await page.getAttribute('#stages li[data-stage="upload"]', 'class')).toBe('failed');
+    // The progress line says the upload was refused, with the server's reason, not "failed 100%".
+    expect(await page.textContent('#progress-stage')).toBe('refused');
+    expect(await page.textContent('#progress-percent')).toBe('');
+    expect(await page.textContent('#progress-message')).toBe(expected.body.message);
+    expect(await page.getAttribute('#progress-bar', 'aria-valuenow')).toBe('0');
     expect(await page.isHidden('#result')).toBe(true);
     // The refused request is an error in the console (the browser logs failed responses); nothing else is.
     expect(pageErrors.filter((e) => !/status of 4\d\d/.test(e))).toEqual([]);

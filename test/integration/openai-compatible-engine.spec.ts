@@ -33,6 +33,7 @@ function instance(url: string, overrides: Partial<OpenAiCompatibleInstance> = {}
     chunkingThresholdSec: 300,
     chunkDurationSec: 120,
     concurrency: 1,
+    translation: true,
     ...overrides,
   };
 }
@@ -300,6 +301,58 @@ describe('OpenAiCompatibleEngine against an OpenAI-transcription-protocol server
       } finally {
         sink.close();
       }
+    });
+  });
+
+  describe('translation (task=translate)', () => {
+    it('POSTs /v1/audio/translations with OpenAI\'s translation fields only and reports English', async () => {
+      const keyed = await startOpenAiTranscriptionServer({ apiKey: 'sk-test-123' });
+      try {
+        const progress: EngineProgress[] = [];
+        const engine = new OpenAiCompatibleEngine(instance(keyed.url, { apiKey: 'sk-test-123' }));
+        const result = await engine.transcribe(jfk, { task: 'translate', prompt: 'Inaugural address, 1961.' }, { signal: new AbortController().signal, onProgress: (p) => progress.push(p) });
+
+        expect(keyed.transcriptions()).toHaveLength(0);
+        const [request] = keyed.translations();
+        expect(request).toMatchObject({ method: 'POST', path: '/v1/audio/translations', authorization: 'Bearer sk-test-123', status: 200 });
+        expect(request.fields).toEqual({ model: ['whisper-1'], prompt: ['Inaugural address, 1961.'], response_format: ['verbose_json'], temperature: ['0'] });
+        expect(request.file!.wav).toMatchObject({ sampleRate: 16_000, channels: 1, bitsPerSample: 16 });
+
+        expect(result).toMatchObject({ text: JFK_TEXT, language: 'en', engine: { id: 'whisper-rocm', model: 'whisper-1' } });
+        // The translations endpoint has no word timestamps: segments only, and no warning about the expected absence.
+        expect(result.warnings).toEqual([]);
+        expect(result.segments.map((s) => s.words.length)).toEqual([0, 0]);
+        expectWellFormed(result);
+        expect(progress.at(-1)).toEqual({ fraction: 1, stage: 'translating' });
+      } finally {
+        await keyed.close();
+      }
+    });
+
+    it('does not send a requested language (the translations API has none) and says so', async () => {
+      const engine = new OpenAiCompatibleEngine(instance(server.url));
+      const before = server.translations().length;
+      const result = await run(engine, jfk, { task: 'translate', language: 'de' });
+      const request = server.translations()[before];
+      expect(request.status).toBe(200);
+      expect(request.fields.language).toBeUndefined();
+      expect(result.language).toBe('en');
+      expect(result.warnings).toEqual(["the translations API takes no language: the spoken language was detected rather than taken as 'de'"]);
+    });
+
+    it('reports en even when a compatible server names the spoken language in its translation', async () => {
+      const engine = new OpenAiCompatibleEngine(instance(server.url));
+      server.enqueue({ kind: 'respond', status: 200, body: { task: 'translate', language: 'german', duration: 11, text: 'Hello.', segments: [{ start: 0, end: 1, text: 'Hello.' }] } });
+      expect((await run(engine, jfk, { task: 'translate' })).language).toBe('en');
+    });
+
+    it('an instance configured without translation refuses task=translate without calling the server', async () => {
+      const engine = new OpenAiCompatibleEngine(instance(server.url, { translation: false }));
+      expect(engine.capabilities.translation).toBe(false);
+      const before = server.requests.length;
+      const err = await failure(run(engine, jfk, { task: 'translate' }));
+      expect(err).toMatchObject({ code: 'ENGINE_REJECTED', retryable: false });
+      expect(server.requests.length).toBe(before);
     });
   });
 

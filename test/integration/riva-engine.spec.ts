@@ -282,8 +282,9 @@ describe('RivaEngine against a Riva-protocol gRPC server', () => {
 
     it('SERVING: available, with the uri, deployed models and their languages; then a bare language picks the server’s regional code', async () => {
       const riva = engine({ RIVA_METADATA: 'authorization=Bearer t' });
-      // Before a probe, only RIVA_LANGUAGE is known.
+      // Before a probe, only RIVA_LANGUAGE is known, and no model (RIVA_MODEL is unset).
       expect(riva.capabilities.languages).toEqual(['en-US']);
+      expect(riva.capabilities.models).toEqual([]);
       expect(() => checkEngineOptions(riva, { language: 'de' })).toThrow(EngineOptionError);
       const health = await probe(riva);
       expect(health).toMatchObject({
@@ -302,6 +303,10 @@ describe('RivaEngine against a Riva-protocol gRPC server', () => {
       expect(riva.capabilities.languages).toEqual(['en-US', 'es-US', 'de-DE']);
       expect(() => checkEngineOptions(riva, { language: 'de' })).not.toThrow();
       expect(() => checkEngineOptions(riva, { language: 'fr-FR' })).toThrow(EngineOptionError);
+      // So are the deployed models (what /engines lists and a request may name).
+      expect(riva.capabilities.models).toEqual(['parakeet-1.1b-en-US-asr-offline-asr-bls-ensemble', 'parakeet-1.1b-multi-asr-offline-asr-bls-ensemble']);
+      expect(() => checkEngineOptions(riva, { model: 'parakeet-1.1b-multi-asr-offline-asr-bls-ensemble' })).not.toThrow();
+      expect(() => checkEngineOptions(riva, { model: 'conformer-xx' })).toThrow(EngineOptionError);
       await riva.transcribe(audio(fixture('goforward.wav'), 2.79), { language: 'de' }, ctx());
       expect(server.received[0].config.language_code).toBe('de-DE');
     });

@@ -141,6 +141,17 @@ describe('WhisperxEngine against a whisper-asr-webservice test server', () => {
     expect(result.engine.model).toBe('base');
   });
 
+  it('translates with task=translate: the spoken language is sent, the result is English (en), words and speakers kept', async () => {
+    const server = await serve();
+    const result = await engineFor(server.url).transcribe(dialogueAudio(), { task: 'translate', language: 'de-DE', diarization: { enabled: true } }, call());
+    expect(server.requests[0].query).toMatchObject({ task: 'translate', language: 'de', diarize: 'true', output: 'json' });
+    // whisper-asr-webservice reports the spoken language (de) also for a translation.
+    expect(result.language).toBe('en');
+    expect(result.segments.flatMap((s) => s.words).length).toBeGreaterThan(10);
+    expect(new Set(result.segments.map((s) => s.speaker_tag))).toEqual(new Set([0, 1]));
+    expect(engineFor(server.url).capabilities.translation).toBe(true);
+  });
+
   it('does not send model to a stock whisper-asr-webservice (WHISPERX_SEND_MODEL=false) and says so when one was asked for', async () => {
     const server = await serve({ flavour: 'stock' });
     const engine = engineFor(server.url, { WHISPERX_SEND_MODEL: 'false', WHISPERX_AVAILABLE_MODELS: 'large-v3,medium', WHISPERX_DEFAULT_MODEL: 'large-v3' });

@@ -14,6 +14,9 @@ import { FIXTURES } from './env.js';
  *
  * It records what it receives (query, multipart field, file size, WAV header facts) and answers
  * realistic WhisperX JSON built by {@link whisperxJson}. Failures are scripted per `/asr` call.
+ * `task` must be `transcribe` (the default) or `translate`, else 422 as FastAPI answers an enum
+ * query parameter; with `translate` the text is English and `language` is still the spoken one
+ * (the given `language`, else the detected one), as whisper-asr-webservice reports it.
  */
 
 /** One scripted answer to `/asr`; `ok` is the default once the script is used up. */
@@ -256,6 +259,10 @@ export async function startAsrWebserviceServer(options: AsrServerOptions = {}): 
     if (bytes.length === 0) return detail(res, 400, 'the uploaded audio is empty');
 
     const q = url.searchParams;
+    const task = q.get('task') ?? 'transcribe';
+    if (task !== 'transcribe' && task !== 'translate') {
+      return send(res, 422, JSON.stringify({ detail: [{ loc: ['query', 'task'], msg: "value is not a valid enumeration member; permitted: 'transcribe', 'translate'", type: 'type_error.enum' }] }), 'application/json');
+    }
     if (flavour === 'service' && q.has('model') && !ALLOWED_MODELS.includes(q.get('model')!)) {
       return detail(res, 400, `unknown model '${q.get('model')}'; allowed: ${ALLOWED_MODELS.join(', ')}`);
     }

@@ -59,6 +59,7 @@ export class EchoEngine implements TranscriptionEngine {
     word_boosting: false,
     word_timestamps: true,
     language_detection: false,
+    translation: false,
     languages: [],
     models: [],
     max_duration_sec: null,

@@ -2,12 +2,18 @@ import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
+import { nonZeroStretches } from './echo-engine.js';
 
 /**
  * A real HTTP server on 127.0.0.1 that speaks the OpenAI transcription API the way the project's
  * whisper-rocm service does (engines/whisper-rocm/README.md): `POST /v1/audio/transcriptions`
- * (multipart), `GET /health`, `GET /v1/models`, OpenAI error bodies. It validates the fields as
+ * and `POST /v1/audio/translations` (multipart), `GET /health`, `GET /v1/models`, OpenAI error
+ * bodies. Translations take OpenAI's translation fields only (`file`, `model`, `prompt`,
+ * `response_format`, `temperature`): a `language` or `timestamp_granularities[]` field is
+ * answered 400 `unknown_parameter`, and `verbose_json` is `{task: "translate", language:
+ * "english", duration, text, segments}` without words. It validates the fields as
  * the service does, records every request, and answers with a recorded-looking Whisper result
  * (the JFK inaugural sentence, times scaled to the uploaded audio's length). Each transcription
  * request can be scripted to fail in a chosen way.
@@ -16,7 +22,7 @@ import { Readable } from 'node:stream';
  * 400 invalid_audio, where the real service would decode it with ffmpeg.
  */
 
-/** What the next transcription request gets. Default (queue empty): `ok`. */
+/** What the next transcription or translation request gets. Default (queue empty): `ok`. */
 export type ServerBehaviour =
   | { kind: 'ok' }
   /** 429 with `Retry-After`. */
@@ -72,8 +78,11 @@ export interface RecordedRequest {
     /** From the RIFF header; null when the file is not a WAV. */
     wav: WavInfo | null;
   } | null;
-  /** The behaviour that answered it (transcription requests only). */
+  /** The behaviour that answered it (transcription and translation requests only). */
   behaviour?: ServerBehaviour['kind'];
+  /** performance.now() (ms) when the request arrived, and when its answer was sent. */
+  receivedAt: number;
+  answeredAt?: number;
   /** HTTP status sent (undefined when the connection was dropped or the client left first). */
   status?: number;
   /** Epoch ms the request arrived, its simulated inference began and ended (transcriptions with `delayMsPerAudioSec` only for the last two). */
@@ -88,6 +97,8 @@ export interface OpenAiTranscriptionServer {
   requests: RecordedRequest[];
   /** Transcription requests only. */
   transcriptions(): RecordedRequest[];
+  /** Translation requests only (`POST /v1/audio/translations`). */
+  translations(): RecordedRequest[];
   /** Queues behaviours for the next transcription requests, one each, in order. */
   enqueue(...behaviours: ServerBehaviour[]): void;
   /** `GET /health` answers 200 when true (model loaded), 503 `loading` when false. */
@@ -103,6 +114,20 @@ export interface ServerOptions {
   apiKey?: string;
   /** The loaded model's name (the service accepts it, `whisper-<name>` and `whisper-1`). */
   loadedModel?: string;
+  /**
+   * Simulated real-time factor of the model (a GPU replica per concurrent request): a successful
+   * transcription is answered after `audio seconds × realTimeFactor` seconds, so engine time is
+   * proportional to the audio received, as on a real Whisper server. Default 0 (answer at once).
+   */
+  realTimeFactor?: number;
+  /**
+   * What the words of a successful answer are: `fixture` (default) the recorded JFK result with its
+   * times scaled to the audio's length; `audio` one word per stretch of non-zero samples of the
+   * received WAV (runs of ≥ 0.2 s of exact zeros separate them), at that stretch's exact times in
+   * the received audio — words that land where the audio really is, for time-mapping checks and
+   * benchmarks on long recordings.
+   */
+  words?: 'fixture' | 'audio';
   /**
    * Simulated inference time, ms per second of uploaded audio (default 0): a deterministic stand-in
    * for a GPU's speed in scheduling tests.
@@ -173,8 +198,50 @@ export function wavInfo(bytes: Uint8Array): WavInfo | null {
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
+/**
+ * verbose_json with one segment per word at the given times (seconds in the received audio), as
+ * whisper-rocm renders it (formats.to_verbose_json).
+ */
+function verboseJsonFromWords(duration: number, language: string | null, granularities: string[], words: { word: string; start: number; end: number }[], task: 'transcribe' | 'translate' = 'transcribe'): Record<string, unknown> {
+  const wanted = granularities.length ? granularities : ['segment'];
+  const body: Record<string, unknown> = {
+    task,
+    language: task === 'translate' ? 'english' : (LANGUAGES[language ?? 'en'] ?? 'english'),
+    duration,
+    text: words.map((w) => w.word).join(' '),
+  };
+  if (wanted.includes('segment')) {
+    body.segments = words.map((w, id) => ({
+      id, seek: 0, start: w.start, end: w.end, text: ` ${w.word}`, tokens: [], temperature: 0.0, avg_logprob: -0.2, compression_ratio: 1.0, no_speech_prob: 0.01,
+    }));
+  }
+  if (wanted.includes('word')) body.words = words;
+  return body;
+}
+
+/** Words at the stretches of non-zero samples of a 16-bit PCM WAV (`words: 'audio'`), seconds to 3 decimals. */
+function audioWords(bytes: Uint8Array): { word: string; start: number; end: number }[] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = 12;
+  let sampleRate = 16000;
+  while (offset + 8 <= buf.length) {
+    const id = buf.toString('ascii', offset, offset + 4);
+    const size = buf.readUInt32LE(offset + 4);
+    if (id === 'fmt ') sampleRate = buf.readUInt32LE(offset + 12);
+    if (id === 'data') {
+      const data = buf.subarray(offset + 8, Math.min(buf.length, offset + 8 + size));
+      const samples = new Int16Array(Math.floor(data.length / 2));
+      new Uint8Array(samples.buffer).set(data.subarray(0, samples.length * 2));
+      const round3 = (x: number) => Math.round(x * 1000) / 1000;
+      return nonZeroStretches(samples, sampleRate).map((st, i) => ({ word: `w${i}`, start: round3(st.start), end: round3(st.end) }));
+    }
+    offset += 8 + size + (size % 2);
+  }
+  return [];
+}
+
 /** verbose_json for audio of `duration` seconds, as whisper-rocm renders it (formats.to_verbose_json). */
-function verboseJson(duration: number, language: string | null, granularities: string[]): Record<string, unknown> {
+function verboseJson(duration: number, language: string | null, granularities: string[], task: 'transcribe' | 'translate' = 'transcribe'): Record<string, unknown> {
   const scale = duration / FIXTURE_DURATION;
   const wanted = granularities.length ? granularities : ['segment'];
   const segments = FIXTURE_SEGMENTS.map((s, id) => ({
@@ -190,8 +257,9 @@ function verboseJson(duration: number, language: string | null, granularities: s
     no_speech_prob: s.no_speech_prob,
   }));
   const body: Record<string, unknown> = {
-    task: 'transcribe',
-    language: LANGUAGES[language ?? 'en'] ?? 'english',
+    task,
+    // A translation's language is the output's: always english (OpenAI's TranslationVerbose).
+    language: task === 'translate' ? 'english' : (LANGUAGES[language ?? 'en'] ?? 'english'),
     duration,
     text: FIXTURE_SEGMENTS.map((s) => s.text).join('').trim(),
   };
@@ -221,6 +289,7 @@ class ApiError extends Error {
 function send(res: ServerResponse, record: RecordedRequest, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.destroyed) return;
   record.status = status;
+  record.answeredAt = performance.now();
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(text);
@@ -233,6 +302,11 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
   const queue: ServerBehaviour[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const requests: RecordedRequest[] = [];
+
+  const pause = (ms: number) => new Promise<void>((resolve) => {
+    const timer = setTimeout(() => { timers.delete(timer); resolve(); }, ms);
+    timers.add(timer);
+  });
 
   const authorized = (header: string | null) => !options.apiKey || header === `Bearer ${options.apiKey}`;
   /** The tail of the serial inference line (options.serial). */
@@ -257,7 +331,7 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
     return turn;
   };
 
-  async function transcription(req: IncomingMessage, res: ServerResponse, record: RecordedRequest): Promise<void> {
+  async function transcription(req: IncomingMessage, res: ServerResponse, record: RecordedRequest, task: 'transcribe' | 'translate' = 'transcribe'): Promise<void> {
     let form: FormData;
     try {
       const headers = new Headers();
@@ -270,8 +344,9 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
       if (typeof value === 'string') (record.fields[name] ??= []).push(value);
     }
     const file = form.get('file');
+    let bytes = new Uint8Array(0);
     if (file !== null && typeof file !== 'string') {
-      const bytes = new Uint8Array(await file.arrayBuffer());
+      bytes = new Uint8Array(await file.arrayBuffer());
       record.file = { filename: file.name, type: file.type, size: bytes.byteLength, wav: wavInfo(bytes) };
     }
 
@@ -298,10 +373,7 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
       case 'respond':
         return send(res, record, behaviour.status, behaviour.body, behaviour.headers);
       case 'slow':
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => { timers.delete(timer); resolve(); }, behaviour.delayMs);
-          timers.add(timer);
-        });
+        await pause(behaviour.delayMs);
         break;
       case 'ok':
         break;
@@ -313,6 +385,12 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
     }
     if (file === null) throw new ApiError(400, "'file' is required", 'missing_file', 'file');
     if (typeof file === 'string') throw new ApiError(400, "'file' must be a file upload, not a text field", 'invalid_file', 'file');
+    if (task === 'translate') {
+      // OpenAI's translations have neither field: an adapter sending one would be relying on a server extension.
+      for (const name of ['language', 'timestamp_granularities[]', 'timestamp_granularities']) {
+        if (record.fields[name]) throw new ApiError(400, `Unrecognized request argument supplied: ${name}`, 'unknown_parameter', name);
+      }
+    }
     const model = record.fields.model?.[0]?.trim();
     if (model && !acceptedModels.has(model)) throw new ApiError(400, `model '${model}' is not served here; this server has loaded '${loadedModel}'`, 'model_not_found', 'model');
     const language = record.fields.language?.[0]?.trim().toLowerCase() || null;
@@ -328,10 +406,15 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
     if (!wav || wav.durationSec <= 0) throw new ApiError(400, 'the audio could not be decoded (this test server reads WAV only)', 'invalid_audio', 'file');
 
     const duration = Math.round(wav.durationSec * 1000) / 1000;
+    const wantedGranularities = [...new Set(granularities)];
+    const result = options.words === 'audio'
+      ? verboseJsonFromWords(duration, language, wantedGranularities, audioWords(bytes), task)
+      : verboseJson(duration, language, wantedGranularities, task);
+    if (options.realTimeFactor) await pause(wav.durationSec * options.realTimeFactor * 1000);
     if (options.delayMsPerAudioSec || options.serial) await infer(record, wav.durationSec);
-    const result = verboseJson(duration, language, [...new Set(granularities)]);
     if (format === 'text') {
       record.status = 200;
+      record.answeredAt = performance.now();
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
       res.end(`${result.text as string}\n`);
       return;
@@ -351,6 +434,7 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
       fields: {},
       file: null,
       arrivedAt: Date.now(),
+      receivedAt: performance.now(),
     };
     requests.push(record);
     const fail = (err: unknown) => {
@@ -373,6 +457,10 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
       transcription(req, res, record).catch(fail);
       return;
     }
+    if (req.method === 'POST' && url.pathname === '/v1/audio/translations') {
+      transcription(req, res, record, 'translate').catch(fail);
+      return;
+    }
     req.resume();
     fail(new ApiError(404, `no route for ${req.method} ${url.pathname}`, 'not_found'));
   });
@@ -383,6 +471,7 @@ export async function startOpenAiTranscriptionServer(options: ServerOptions = {}
     url: `http://127.0.0.1:${port}`,
     requests,
     transcriptions: () => requests.filter((r) => r.path === '/v1/audio/transcriptions'),
+    translations: () => requests.filter((r) => r.path === '/v1/audio/translations'),
     enqueue: (...behaviours) => queue.push(...behaviours),
     healthy: true,
     hold: () => {

@@ -1,6 +1,6 @@
 import { GatewayError } from '../../src/common/gateway-error.js';
 import { EngineOptionError } from '../../src/engines/engine.error.js';
-import { checkEngineOptions, languageSupported } from '../../src/engines/engine-options.js';
+import { checkEngineOptions, checkEngineTask, languageSupported } from '../../src/engines/engine-options.js';
 import type { TranscriptionEngine } from '../../src/engines/engine.spec.js';
 import { buildEngines } from '../../src/engines/engines.module.js';
 import { RivaEngine } from '../../src/engines/riva/riva.engine.js';
@@ -115,5 +115,46 @@ describe('languageSupported', () => {
     ['multi', ['multi'], true],
   ])('%s in %j → %s', (language, supported, expected) => {
     expect(languageSupported(language, supported)).toBe(expected);
+  });
+});
+
+describe('checkEngineTask (task=translate) with the real adapters\' capabilities', () => {
+  it('whisper-rocm, whisperx and openai translate; pocketsphinx and riva do not', () => {
+    const flags = Object.fromEntries(engines.map((e) => [e.id, e.capabilities.translation]));
+    expect(flags).toEqual({ pocketsphinx: false, whisperx: true, 'whisper-rocm': true, openai: true, riva: false });
+  });
+
+  it('accepts transcribe (or no task) on every engine, and translate on the engines that can', () => {
+    for (const e of engines) {
+      expect(() => checkEngineTask(e, undefined, engines)).not.toThrow();
+      expect(() => checkEngineTask(e, 'transcribe', engines)).not.toThrow();
+    }
+    for (const id of ['whisper-rocm', 'whisperx', 'openai']) expect(() => checkEngineTask(engine(id), 'translate', engines)).not.toThrow();
+  });
+
+  it.each(['pocketsphinx', 'riva'])('refuses translate on %s: 400 INVALID_OPTION naming the enabled engines that can', (id) => {
+    let error: unknown;
+    try {
+      checkEngineTask(engine(id), 'translate', engines);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(EngineOptionError);
+    const e = error as EngineOptionError;
+    expect(e).toMatchObject({ status: 400, code: 'INVALID_OPTION', retryable: false });
+    expect(e.message).toBe(`engine ${id} cannot translate (task=translate); engines that can: whisperx, whisper-rocm, openai; or send task=transcribe for a transcript in the spoken language`);
+    expect(e.toPublic()).toMatchObject({ engine: id, option: 'task', translation_engines: ['whisperx', 'whisper-rocm', 'openai'] });
+  });
+
+  it('says so when no enabled engine can translate', () => {
+    const only = [engine('pocketsphinx')];
+    expect(() => checkEngineTask(only[0], 'translate', only)).toThrow('engines that can: (none enabled)');
+  });
+
+  it('OPENAI_TRANSLATION=false turns translation off for the openai engine (servers or models without /v1/audio/translations)', () => {
+    const off = buildEngines({ OPENAI_ENABLED: 'true', OPENAI_API_KEY: 'sk-test', OPENAI_TRANSLATION: 'false' });
+    expect(off.problems).toEqual([]);
+    expect(off.engines.find((e) => e.id === 'openai')!.capabilities.translation).toBe(false);
+    expect(buildEngines({ OPENAI_ENABLED: 'true', OPENAI_API_KEY: 'sk-test', OPENAI_TRANSLATION: 'maybe' }).problems.join(' ')).toContain('OPENAI_TRANSLATION');
   });
 });

@@ -11,7 +11,7 @@ const segment = (text: string, start: number, end: number, confidence: number | 
 
 function view(overrides: Partial<JobResultView> = {}): JobResultView {
   return {
-    job_id: 'j', transcript_id: 't', status: 'completed', filename: 'a.wav', audio_url: null,
+    job_id: 'j', transcript_id: 't', status: 'completed', filename: 'a.wav', task: 'transcribe', audio_url: null,
     language: 'en-US', duration: 7.25, text: 'Hello there. General Kenobi!',
     segments: [segment('Hello there.', 0.5, 1.4, 0.5), segment('General Kenobi!', 2, 3.1, null)],
     speaker_roles: null, engine: 'whisperx', model: 'base', warnings: [], speech_seconds: null, engine_seconds: null,

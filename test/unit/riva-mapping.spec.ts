@@ -92,6 +92,7 @@ describe('riva configuration', () => {
       word_boosting: true,
       word_timestamps: true,
       language_detection: false,
+      translation: false,
       languages: ['en-US'],
       models: [],
       max_duration_sec: 2088,

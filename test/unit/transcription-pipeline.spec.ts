@@ -9,7 +9,7 @@ import { UnknownEngineError } from '../../src/engines/engine-registry.js';
 import { StorageNotFoundError } from '../../src/storage/storage.driver.js';
 
 const caps = (over: Partial<EngineCapabilities> = {}): EngineCapabilities => ({
-  diarization: false, word_boosting: false, word_timestamps: true, language_detection: false, languages: ['en'], models: [],
+  diarization: false, word_boosting: false, word_timestamps: true, language_detection: false, translation: false, languages: ['en'], models: [],
   max_duration_sec: null, chunking_threshold_sec: null, chunk_duration_sec: null, ...over,
 });
 

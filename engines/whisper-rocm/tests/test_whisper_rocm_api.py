@@ -491,3 +491,87 @@ def test_api_key_is_required_when_configured(make_service, jfk_wav):
 def test_no_api_key_configured_means_no_auth(make_service, jfk_wav):
     response = make_service().transcribe(jfk_wav, headers={"Authorization": "Bearer anything"})
     assert response.status_code == 200
+
+
+# --- translations ---------------------------------------------------------------------
+
+TRANSLATIONS_URL = "/v1/audio/translations"
+
+
+def translate(service, path: Path, data=None):
+    with open(path, "rb") as handle:
+        return service.client.post(
+            TRANSLATIONS_URL,
+            files={"file": (path.name, handle, "application/octet-stream")},
+            data=data or {},
+        )
+
+
+def test_translation_runs_whispers_translate_task_and_answers_json_text(make_service, jfk_wav):
+    service = make_service(backend=FakeWhisperBackend(spoken_language="de"))
+    response = translate(service, jfk_wav, {"model": "whisper-1", "prompt": "Kennedy.", "temperature": "0.2"})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"text": JFK_TEXT}
+    call = service.backend.calls[-1]
+    assert call["task"] == "translate"
+    # The spoken language is detected (OpenAI's translations have no language field); no word timings.
+    assert call["language"] is None
+    assert call["word_timestamps"] is False
+    assert call["prompt"] == "Kennedy."
+    assert call["temperature"] == pytest.approx(0.2)
+
+
+def test_translation_verbose_json_reports_english_output_and_segments_only(make_service, jfk_wav):
+    service = make_service(backend=FakeWhisperBackend(spoken_language="de"))
+    response = translate(service, jfk_wav, {"response_format": "verbose_json"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"task", "language", "duration", "text", "segments"}
+    # Whisper reports the spoken language (de); the translation's language is the output's.
+    assert body["task"] == "translate"
+    assert body["language"] == "english"
+    assert body["duration"] == pytest.approx(11.0)
+    assert body["text"] == JFK_TEXT
+    assert [set(s) for s in body["segments"]] == [SEGMENT_KEYS, SEGMENT_KEYS]
+
+
+@pytest.mark.parametrize("response_format", ["text", "srt", "vtt"])
+def test_translation_text_formats(make_service, jfk_wav, response_format):
+    service = make_service()
+    response = translate(service, jfk_wav, {"response_format": response_format})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "ask what you can do for your country." in response.text
+    assert service.backend.calls[-1]["task"] == "translate"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("language", "de"),
+    ("timestamp_granularities[]", "word"),
+])
+def test_translation_refuses_transcription_only_fields(make_service, jfk_wav, field, value):
+    service = make_service()
+    response = translate(service, jfk_wav, {field: value})
+    error = assert_openai_error(response, 400, param=field, code="unknown_parameter")
+    assert field in error["message"]
+    assert service.backend.calls == []
+
+
+def test_translation_validates_the_shared_fields(make_service, jfk_wav):
+    service = make_service()
+    assert_openai_error(translate(service, jfk_wav, {"model": "large-v3"}), 400, param="model", code="model_not_found")
+    assert_openai_error(translate(service, jfk_wav, {"response_format": "diarized_json"}), 400, param="response_format")
+    with service.client as client:
+        assert_openai_error(client.post(TRANSLATIONS_URL, data={"model": "whisper-1"}), 400, param="file", code="missing_file")
+
+
+def test_transcriptions_still_run_the_transcribe_task(make_service, jfk_wav):
+    service = make_service()
+    assert service.transcribe(jfk_wav).status_code == 200
+    assert service.backend.calls[-1]["task"] == "transcribe"
+
+
+def test_english_only_model_cannot_translate(make_service, jfk_wav):
+    service = make_service(backend=FakeWhisperBackend(
+        transcribe_error=BackendInputError("model medium.en is English-only and cannot translate", param="model")))
+    assert_openai_error(translate(service, jfk_wav), 400, param="model", code="invalid_value")

@@ -106,6 +106,33 @@ def test_english_only_model_rejects_other_languages(fake_modules, monkeypatch, t
     backend.transcribe(audio, language="en", prompt=None, temperature=0.0, word_timestamps=False)
 
 
+def test_translate_task_reaches_whisper(fake_modules, monkeypatch, tmp_path):
+    _, whisper = fake_modules(gpu=True)
+    backend = OpenAIWhisperBackend(Settings())
+    backend.load()
+    monkeypatch.setattr(backend, "_read_samples", lambda audio: None)
+    audio = DecodedAudio(path=str(tmp_path / "x.pcm"), num_samples=16000)
+    backend.transcribe(audio, language=None, prompt=None, temperature=0.0, word_timestamps=False,
+                       task="translate")
+    assert whisper.model_instance.transcribe_calls[-1]["task"] == "translate"
+    with pytest.raises(BackendInputError):
+        backend.transcribe(audio, language=None, prompt=None, temperature=0.0,
+                           word_timestamps=False, task="summarize")
+
+
+def test_english_only_model_refuses_to_translate(fake_modules, monkeypatch, tmp_path):
+    _, whisper = fake_modules(model=FakeWhisperModel(is_multilingual=False))
+    backend = OpenAIWhisperBackend(Settings(model="medium.en"))
+    backend.load()
+    monkeypatch.setattr(backend, "_read_samples", lambda audio: None)
+    audio = DecodedAudio(path=str(tmp_path / "x.pcm"), num_samples=16000)
+    with pytest.raises(BackendInputError) as info:
+        backend.transcribe(audio, language=None, prompt=None, temperature=0.0,
+                           word_timestamps=False, task="translate")
+    assert info.value.param == "model"
+    assert whisper.model_instance.transcribe_calls == []
+
+
 def test_cantonese_needs_a_100_language_vocabulary(fake_modules, monkeypatch, tmp_path):
     fake_modules(model=FakeWhisperModel(num_languages=99))
     backend = OpenAIWhisperBackend(Settings())

@@ -71,6 +71,14 @@ def test_verbose_json_default_granularity_is_segment():
     assert "segments" in body and "words" not in body
 
 
+def test_verbose_json_of_a_translation_names_the_output_language():
+    # Whisper reports the spoken language (here German) also when it translated to English.
+    body = formats.to_verbose_json(jfk_result(11.0, "de", False), 11.0, [], task="translate")
+    assert body["task"] == "translate"
+    assert body["language"] == "english"
+    assert formats.to_verbose_json(jfk_result(11.0, "de", False), 11.0, [])["language"] == "german"
+
+
 def test_language_table_matches_whisper():
     assert len(LANGUAGES) == 100
     assert list(LANGUAGES)[:3] == ["en", "zh", "de"]

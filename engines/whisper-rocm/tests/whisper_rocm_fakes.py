@@ -84,15 +84,18 @@ class FakeWhisperBackend:
     ``load_gate``: load blocks until this event is set (to observe the loading state);
     ``load_error``: load raises it; ``transcribe_error``: transcribe raises it;
     ``transcribe_gate``: each transcription blocks until the event is set;
-    ``transcribe_delay``: seconds each transcription sleeps (to expose overlap).
+    ``transcribe_delay``: seconds each transcription sleeps (to expose overlap);
+    ``spoken_language``: the language "detected" when none is given (``de`` stands for a
+    German recording: a translation then reports ``de`` with English text, as Whisper does).
     """
 
     def __init__(self, settings: Any = None, *, load_gate: Optional[threading.Event] = None,
                  load_error: Optional[BaseException] = None,
                  transcribe_error: Optional[BaseException] = None,
                  transcribe_gate: Optional[threading.Event] = None,
-                 transcribe_delay: float = 0.0) -> None:
+                 transcribe_delay: float = 0.0, spoken_language: str = "en") -> None:
         self.settings = settings
+        self.spoken_language = spoken_language
         self.load_gate = load_gate
         self.load_error = load_error
         self.transcribe_error = transcribe_error
@@ -115,7 +118,8 @@ class FakeWhisperBackend:
         return dict(HEALTH_INFO, model=model)
 
     def transcribe(self, audio: Any, *, language: Optional[str], prompt: Optional[str],
-                   temperature: float, word_timestamps: bool) -> Dict[str, Any]:
+                   temperature: float, word_timestamps: bool,
+                   task: str = "transcribe") -> Dict[str, Any]:
         with self._count_lock:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
@@ -126,6 +130,7 @@ class FakeWhisperBackend:
                 "prompt": prompt,
                 "temperature": temperature,
                 "word_timestamps": word_timestamps,
+                "task": task,
                 "sample_rate": audio.sample_rate,
                 "channels": audio.channels,
                 "num_samples": audio.num_samples,
@@ -140,7 +145,7 @@ class FakeWhisperBackend:
                 time.sleep(self.transcribe_delay)
             if self.transcribe_error is not None:
                 raise self.transcribe_error
-            return jfk_result(audio.duration, language or "en", word_timestamps)
+            return jfk_result(audio.duration, language or self.spoken_language, word_timestamps)
         finally:
             with self._count_lock:
                 self.active -= 1

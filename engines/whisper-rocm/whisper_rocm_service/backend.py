@@ -47,7 +47,7 @@ class WhisperBackend(Protocol):
 
     def transcribe(self, audio: DecodedAudio, *, language: Optional[str],
                    prompt: Optional[str], temperature: float,
-                   word_timestamps: bool) -> Dict[str, Any]:
+                   word_timestamps: bool, task: str = "transcribe") -> Dict[str, Any]:
         """Transcribe 16 kHz mono PCM (``audio``) and return openai-whisper's result
         shape with plain JSON types and times in seconds:
         ``{text, language, segments: [{id, seek, start, end, text, tokens, temperature,
@@ -56,8 +56,10 @@ class WhisperBackend(Protocol):
 
         ``language`` is a Whisper code or ``None`` to detect it; ``prompt`` is the
         initial prompt (previous-context text); ``temperature`` is the starting sampling
-        temperature in 0..1. Raises ``BackendInputError`` for requests the model cannot
-        serve; any other exception is a server fault."""
+        temperature in 0..1; ``task`` is ``"transcribe"`` (text in the spoken language) or
+        ``"translate"`` (English text; ``language`` stays the detected spoken one). Raises
+        ``BackendInputError`` for requests the model cannot serve; any other exception is a
+        server fault."""
         ...
 
 
@@ -179,18 +181,27 @@ class OpenAIWhisperBackend:
 
     def transcribe(self, audio: DecodedAudio, *, language: Optional[str],
                    prompt: Optional[str], temperature: float,
-                   word_timestamps: bool) -> Dict[str, Any]:
+                   word_timestamps: bool, task: str = "transcribe") -> Dict[str, Any]:
         """Run ``whisper.transcribe`` on ``audio``; see ``WhisperBackend.transcribe``.
 
         Raises ``RuntimeError`` if called before ``load``, ``BackendInputError`` for an
-        unsupported language."""
+        unsupported language or a translation on an English-only (``*.en``) model, which
+        has no translate task."""
         if self._model is None:
             raise RuntimeError("transcribe called before the model was loaded")
+        if task not in ("transcribe", "translate"):
+            raise BackendInputError("task must be transcribe or translate, got %r" % task)
+        if task == "translate" and not getattr(self._model, "is_multilingual", True):
+            raise BackendInputError(
+                "model %s is English-only and cannot translate; load a multilingual model "
+                "(e.g. medium, large-v2) for translations" % self._settings.model,
+                param="model",
+            )
         self._check_language(language)
         samples = self._read_samples(audio)
         result = self._model.transcribe(
             samples,
-            task="transcribe",
+            task=task,
             language=language,
             initial_prompt=prompt or None,
             temperature=temperature_schedule(temperature),

@@ -110,10 +110,12 @@ def _words(segments: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
 
 
 def to_verbose_json(result: Mapping[str, Any], duration: float,
-                    granularities: Sequence[str]) -> Dict[str, Any]:
+                    granularities: Sequence[str], task: str = "transcribe") -> Dict[str, Any]:
     """OpenAI ``verbose_json``: ``{task, language, duration, text, segments?, words?}``.
 
-    ``language`` is the full English name (``"english"``) as OpenAI reports it;
+    ``language`` is the full English name (``"english"``) as OpenAI reports it; for
+    ``task="translate"`` it is the output's language, always ``"english"`` (OpenAI's
+    ``TranslationVerbose``), whatever language was spoken;
     ``duration`` is the decoded audio's length in seconds. Following OpenAI,
     ``segments`` is present unless only word granularity was requested, and ``words`` is
     present only when word granularity was requested. An empty ``granularities`` means
@@ -121,9 +123,10 @@ def to_verbose_json(result: Mapping[str, Any], duration: float,
     """
     wanted = set(granularities) or {"segment"}
     segments = result.get("segments") or []
+    language = "en" if task == "translate" else str(result.get("language") or "")
     body: Dict[str, Any] = {
-        "task": "transcribe",
-        "language": language_name(str(result.get("language") or "")),
+        "task": task,
+        "language": language_name(language),
         "duration": float(duration),
         "text": transcript_text(result),
     }

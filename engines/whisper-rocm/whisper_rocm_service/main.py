@@ -1,7 +1,9 @@
-"""HTTP layer: the OpenAI transcription API and a health probe.
+"""HTTP layer: the OpenAI transcription and translation API and a health probe.
 
 Endpoints:
     POST /v1/audio/transcriptions  multipart/form-data, OpenAI's fields (see README.md)
+    POST /v1/audio/translations    multipart/form-data, OpenAI's translation fields: speech in
+                                   any language to English text (Whisper's translate task)
     GET  /health                   200 once the model is loaded, 503 before or on failure
 
 Run with ``uvicorn --factory whisper_rocm_service.main:app_from_env``; every uvicorn worker
@@ -112,7 +114,8 @@ class ModelHolder:
 
 @dataclass(frozen=True)
 class TranscriptionRequest:
-    """The validated form fields of one ``POST /v1/audio/transcriptions``."""
+    """The validated form fields of one ``POST /v1/audio/transcriptions`` or
+    ``POST /v1/audio/translations`` (``task="translate"``: no language, no granularities)."""
 
     upload: UploadFile
     language: Optional[str]
@@ -120,6 +123,7 @@ class TranscriptionRequest:
     temperature: float
     response_format: str
     granularities: List[str]
+    task: str = "transcribe"
 
     @property
     def word_timestamps(self) -> bool:
@@ -211,6 +215,37 @@ def parse_transcription_form(form: FormData, settings: Settings) -> Transcriptio
     )
 
 
+# Fields of the transcription form that OpenAI's translation form does not have.
+_NOT_TRANSLATION_FIELDS = ("language", "timestamp_granularities[]", "timestamp_granularities")
+
+
+def parse_translation_form(form: FormData, settings: Settings) -> TranscriptionRequest:
+    """Validate the multipart fields of ``POST /v1/audio/translations`` against OpenAI's
+    contract: ``file``, ``model``, ``prompt``, ``response_format``, ``temperature``, checked
+    as for transcriptions.
+
+    Raises ``ApiError`` (400) as ``parse_transcription_form`` does, and 400
+    ``unknown_parameter`` for ``language`` or ``timestamp_granularities[]``: OpenAI's
+    translations detect the spoken language and return no word timings, so a client sending
+    them would silently not get what it asked for.
+    """
+    for name in _NOT_TRANSLATION_FIELDS:
+        if name in form:
+            raise ApiError(400, "Unrecognized request argument supplied: %s (translations detect the "
+                                "spoken language and return segment times only)" % name,
+                           param=name, code="unknown_parameter")
+    parsed = parse_transcription_form(form, settings)
+    return TranscriptionRequest(
+        upload=parsed.upload,
+        language=None,
+        prompt=parsed.prompt,
+        temperature=parsed.temperature,
+        response_format=parsed.response_format,
+        granularities=[],
+        task="translate",
+    )
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -280,12 +315,12 @@ def _remove(path: Optional[str]) -> None:
 
 
 def render_result(result: Dict[str, Any], response_format: str, duration: float,
-                  granularities: List[str]) -> Response:
+                  granularities: List[str], task: str = "transcribe") -> Response:
     """The HTTP response for a Whisper result in the requested OpenAI format.
 
     ``json`` → ``{"text"}``; ``text`` → the transcript and a newline; ``srt``/``vtt`` →
-    subtitle text; ``verbose_json`` → see ``formats.to_verbose_json``. ``duration`` is
-    the audio length in seconds.
+    subtitle text; ``verbose_json`` → see ``formats.to_verbose_json`` (with ``task``).
+    ``duration`` is the audio length in seconds.
     """
     if response_format == "json":
         return JSONResponse({"text": formats.transcript_text(result)})
@@ -298,7 +333,7 @@ def render_result(result: Dict[str, Any], response_format: str, duration: float,
     if response_format == "vtt":
         return PlainTextResponse(formats.to_vtt(result.get("segments") or []),
                                  media_type=formats.TEXT_MEDIA_TYPE)
-    return JSONResponse(formats.to_verbose_json(result, duration, granularities))
+    return JSONResponse(formats.to_verbose_json(result, duration, granularities, task))
 
 
 def _install_lifespan(app_kwargs: Dict[str, Any], startup: Callable[[], None],
@@ -379,6 +414,21 @@ def create_app(settings: Optional[Settings] = None,
         API key; 413 file over ``MAX_UPLOAD_BYTES``; 503 model not loaded; 500 server
         fault.
         """
+        return await serve(request, parse_transcription_form)
+
+    @app.post("/v1/audio/translations")
+    async def translations(request: Request) -> Response:
+        """OpenAI ``POST /v1/audio/translations``: English text from speech in any
+        language (openai-whisper's ``task="translate"``); fields and formats in README.md.
+
+        Errors as for transcriptions, plus 400 ``unknown_parameter`` for ``language`` or
+        ``timestamp_granularities[]`` and 400 (param ``model``) when the loaded model is
+        English-only.
+        """
+        return await serve(request, parse_translation_form)
+
+    async def serve(request: Request,
+                    parse: Callable[[FormData, Settings], TranscriptionRequest]) -> Response:
         started = time.monotonic()
         form: Optional[FormData] = None
         upload_path: Optional[str] = None
@@ -402,7 +452,7 @@ def create_app(settings: Optional[Settings] = None,
                 raise ApiError(400, "could not parse the multipart/form-data body: %s" % exc,
                                code="invalid_multipart")
 
-            params = parse_transcription_form(form, settings)
+            params = parse(form, settings)
 
             suffix = os.path.splitext(params.upload.filename or "")[1]
             upload_path = _temp_path(settings, suffix if _SAFE_SUFFIX.match(suffix) else "")
@@ -435,21 +485,23 @@ def create_app(settings: Optional[Settings] = None,
                     prompt=params.prompt,
                     temperature=params.temperature,
                     word_timestamps=params.word_timestamps,
+                    task=params.task,
                 )
             except BackendInputError as exc:
                 raise ApiError(400, str(exc), param=exc.param, code="unsupported_language"
                                if exc.param == "language" else "invalid_value")
 
             response = render_result(result, params.response_format, audio.duration,
-                                     params.granularities)
+                                     params.granularities, params.task)
             elapsed = time.monotonic() - started
             rtf = model_seconds / audio.duration if audio.duration > 0 else 0.0
             response.headers["X-Whisper-Model"] = settings.model
             response.headers["X-Audio-Duration-Seconds"] = "%.3f" % audio.duration
             response.headers["X-Processing-Seconds"] = "%.3f" % elapsed
             response.headers["X-Real-Time-Factor"] = "%.4f" % rtf
-            log.info("transcribed %.1f s of audio in %.2f s (model %.2f s, RTF %.3f) as %s",
-                     audio.duration, elapsed, model_seconds, rtf, params.response_format)
+            log.info("%sd %.1f s of audio in %.2f s (model %.2f s, RTF %.3f) as %s",
+                     params.task, audio.duration, elapsed, model_seconds, rtf,
+                     params.response_format)
             return response
         except ApiError as exc:
             return exc.to_response()

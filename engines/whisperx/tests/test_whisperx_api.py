@@ -200,6 +200,19 @@ def test_translation_is_aligned_with_the_english_model(client, fake, audio_dir):
     assert result["language"] == "fr"
 
 
+def test_translation_detects_the_spoken_language_and_keeps_the_requested_options(client, fake, audio_dir):
+    response = post_asr(client, audio_dir / "jfk.wav", output="json", task="translate", word_timestamps="true", diarize="false")
+    assert response.status_code == 200, response.text
+    result = json.loads(response.text)
+
+    call = fake.calls_to("transcribe")[0]
+    assert (call["task"], call["language"]) == ("translate", None)
+    assert fake.calls_to("align")[0]["language"] == "en"
+    # whisper-asr-webservice reports the spoken (detected) language even for a translation.
+    assert result["language"] == "en"
+    assert all(w.get("word") for s in result["segments"] for w in s["words"])
+
+
 def test_language_without_aligner_keeps_segments_without_words(client, fake, audio_dir):
     response = post_asr(client, audio_dir / "jfk.wav", output="json", language="sw")
 

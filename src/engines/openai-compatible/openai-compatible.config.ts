@@ -135,6 +135,14 @@ export class OpenAiConfig {
   @Min(1)
   @Max(64)
   OPENAI_CONCURRENCY = 4;
+
+  /**
+   * `true`: the server has `POST /v1/audio/translations` (the OpenAI cloud with whisper-1,
+   * speaches, vLLM) and the engine accepts `task=translate`; `false` for servers or models
+   * without it (the gpt-4o transcribe models): translations are then refused at submit.
+   */
+  @IsIn(['true', 'false'])
+  OPENAI_TRANSLATION = 'true';
 }
 
 const explicitlySet = (env: NodeJS.ProcessEnv, key: string) => env[key] !== undefined && env[key] !== '';
@@ -170,6 +178,8 @@ export function whisperRocmInstance(c: WhisperRocmConfig): OpenAiCompatibleInsta
     wholeFile: c.WHISPER_ROCM_CHUNKING_THRESHOLD === 0,
     chunkDurationSec: c.WHISPER_ROCM_CHUNK_DURATION,
     concurrency: c.WHISPER_ROCM_CONCURRENCY,
+    // The service implements /v1/audio/translations (openai-whisper's task="translate").
+    translation: true,
   };
 }
 
@@ -194,5 +204,6 @@ export function openAiInstance(c: OpenAiConfig): OpenAiCompatibleInstance {
     wholeFile: false,
     chunkDurationSec: c.OPENAI_CHUNK_DURATION,
     concurrency: c.OPENAI_CONCURRENCY,
+    translation: c.OPENAI_TRANSLATION === 'true',
   };
 }

@@ -40,10 +40,14 @@ export interface OpenAiCompatibleInstance {
   wholeFile?: boolean;
   /** Requests this server can run at once (for the gateway's chunk queue). */
   concurrency: number;
+  /** True when the server has `POST /v1/audio/translations` (capabilities.translation). */
+  translation: boolean;
 }
 
 /** Path of the transcription endpoint, relative to the server root. */
 export const TRANSCRIPTIONS_PATH = '/v1/audio/transcriptions';
+/** Path of the translation endpoint (speech in any language → English text), relative to the server root. */
+export const TRANSLATIONS_PATH = '/v1/audio/translations';
 const MODELS_PATH = '/v1/models';
 /** 16 kHz × 1 channel × 2 bytes: bytes per second of the audio engines receive. */
 const PCM_BYTES_PER_SEC = 32_000;
@@ -105,7 +109,9 @@ function publicHealthDetails(body: Record<string, unknown>): Record<string, unkn
  * engine of its own. This class is the one place that talks HTTP to such servers (global fetch).
  *
  * One call = one `POST /v1/audio/transcriptions` with the whole (already chunked) 16 kHz mono WAV,
- * streamed from disk, asking for `verbose_json` with segment and word timestamps.
+ * streamed from disk, asking for `verbose_json` with segment and word timestamps; with
+ * `task: 'translate'`, one `POST /v1/audio/translations` asking for `verbose_json` (segments only:
+ * the translations endpoint has no word timestamps).
  */
 export class OpenAiCompatibleEngine implements TranscriptionEngine {
   readonly id: string;
@@ -126,6 +132,7 @@ export class OpenAiCompatibleEngine implements TranscriptionEngine {
       word_boosting: false,
       word_timestamps: true,
       language_detection: true,
+      translation: instance.translation,
       languages: instance.languages ?? [...WHISPER_LANGUAGE_CODES],
       models: [instance.model],
       max_duration_sec: instance.maxUploadBytes
@@ -224,6 +231,11 @@ export class OpenAiCompatibleEngine implements TranscriptionEngine {
    * `response_format=verbose_json`, `timestamp_granularities[]` = `segment` and `word` (word alone
    * would drop the segments), `temperature=0`.
    *
+   * `options.task === 'translate'`: `POST /v1/audio/translations` with OpenAI's translation fields
+   * only — `file`, `model`, `prompt` (in English, as OpenAI asks), `response_format=verbose_json`,
+   * `temperature=0`. That endpoint has no `language` (the speech's language is detected; a
+   * requested one becomes a warning) and no word timestamps. The result's language is `en`.
+   *
    * @param audio 16 kHz mono s16le WAV.
    * @throws EngineError (retryable by code, see ENGINE_ERRORS): ENGINE_UNAVAILABLE (network,
    *   502/503), ENGINE_TIMEOUT (the instance's timeout, 408/504), ENGINE_OVERLOADED (429;
@@ -234,12 +246,21 @@ export class OpenAiCompatibleEngine implements TranscriptionEngine {
    */
   async transcribe(audio: EngineAudio, options: TranscribeOptions, context: TranscribeContext): Promise<TranscriptionResult> {
     const warnings: string[] = [];
+    const translate = options.task === 'translate';
+    if (translate && !this.capabilities.translation) {
+      // Refused at submit (checkEngineTask); this guards direct callers from getting a transcript that claims to be a translation.
+      throw new EngineError('ENGINE_REJECTED', `${this.id} is configured without translation (task=translate)`, this.id, { details: { task: options.task } });
+    }
     if (options.diarization?.enabled) warnings.push(`${this.id} does not do speaker diarization; speakers were not attributed`);
     if (options.word_boosts?.length) warnings.push(`${this.id} does not support word boosting; boost phrases were ignored`);
     let language: string | null = null;
     if (options.language && options.language.toLowerCase() !== 'auto') {
       language = whisperLanguageCode(options.language);
       if (language === null) warnings.push(`language '${options.language}' is not one Whisper knows; the language was detected instead`);
+      else if (translate) {
+        warnings.push(`the translations API takes no language: the spoken language was detected rather than taken as '${options.language}'`);
+        language = null;
+      }
     }
     const model = options.model ?? this.instance.model;
 
@@ -263,9 +284,12 @@ export class OpenAiCompatibleEngine implements TranscriptionEngine {
     const fields: [string, string][] = [['model', model]];
     if (language) fields.push(['language', language]);
     if (options.prompt) fields.push(['prompt', options.prompt]);
-    fields.push(['response_format', 'verbose_json'], ['timestamp_granularities[]', 'segment'], ['timestamp_granularities[]', 'word'], ['temperature', '0']);
+    fields.push(['response_format', 'verbose_json']);
+    // OpenAI's translations endpoint has no timestamp_granularities: its verbose_json carries segments only.
+    if (!translate) fields.push(['timestamp_granularities[]', 'segment'], ['timestamp_granularities[]', 'word']);
+    fields.push(['temperature', '0']);
 
-    const url = `${this.root}${TRANSCRIPTIONS_PATH}`;
+    const url = `${this.root}${translate ? TRANSLATIONS_PATH : TRANSCRIPTIONS_PATH}`;
     const timeout = AbortSignal.timeout(this.instance.timeoutMs);
     const signal = AbortSignal.any([context.signal, timeout]);
     context.onProgress?.({ fraction: 0.1, stage: 'uploading' });
@@ -307,13 +331,14 @@ export class OpenAiCompatibleEngine implements TranscriptionEngine {
     const violation = verboseJsonViolation(body);
     if (violation) throw this.badResponse(res, text, violation);
 
-    const mapped = mapVerboseJson(body as VerboseJson, audio.duration_sec);
+    const mapped = mapVerboseJson(body as VerboseJson, audio.duration_sec, { wordTimes: !translate });
     warnings.push(...mapped.notes);
     if (mapped.segments.length === 0) warnings.push('no speech found');
-    context.onProgress?.({ fraction: 1, stage: 'recognizing' });
+    context.onProgress?.({ fraction: 1, stage: translate ? 'translating' : 'recognizing' });
     return {
       text: mapped.text,
-      language: mapped.language ?? language,
+      // A translation is English text, whatever language the server reports (OpenAI: `english`; some servers: the spoken one).
+      language: translate ? 'en' : (mapped.language ?? language),
       duration_sec: mapped.duration_sec,
       segments: mapped.segments,
       warnings,

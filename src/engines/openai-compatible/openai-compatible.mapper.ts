@@ -144,8 +144,10 @@ export interface MappedTranscript {
  * - Speakers are never attributed (speaker_tag null): the API has no diarization.
  *
  * @param audioDurationSec duration of the 16 kHz mono audio that was sent, seconds.
+ * @param expect.wordTimes false when the request could not ask for word timestamps (the
+ *   translations endpoint): their absence is then no news and not noted.
  */
-export function mapVerboseJson(body: VerboseJson, audioDurationSec: number): MappedTranscript {
+export function mapVerboseJson(body: VerboseJson, audioDurationSec: number, expect: { wordTimes: boolean } = { wordTimes: true }): MappedTranscript {
   const notes: string[] = [];
   const duration = toMs(isFiniteNumber(body.duration) && body.duration > 0 ? body.duration : audioDurationSec);
   const text = body.text.trim();
@@ -187,7 +189,7 @@ export function mapVerboseJson(body: VerboseJson, audioDurationSec: number): Map
       words: [],
     }];
   }
-  if (words.length === 0 && text !== '') notes.push('the engine returned no word timestamps');
+  if (words.length === 0 && text !== '' && expect.wordTimes) notes.push('the engine returned no word timestamps');
 
   for (const word of words) {
     const segment = segments[segmentIndexFor((word.start + word.end) / 2, segments)];

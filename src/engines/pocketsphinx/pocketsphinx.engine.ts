@@ -25,6 +25,18 @@ const DEBIAN_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
 const SILENCE_PEAK_DB = -50;
 
 /**
+ * Decoder arguments passed on every call, on top of the model's own settings (none today). A
+ * setting belongs here only if, tuned on half of the fixtures, it lowers the pooled WER on both
+ * halves without raising it on any fixture (bench/pocketsphinx-wer.ts, bench/README.md). Tried on
+ * 2026-12-04 and not kept: `-wip 0.2` (held-back half 0.608 → 0.582, but the tuning half unchanged
+ * and jfk 0.64 → 0.73); `-lw` 4, 8 and 10 with the later passes' weights, and those weights alone
+ * (worse); wider beams, `-cmn live` (no change); `-bestpath no`, `-remove_noise no`,
+ * `-remove_silence no` (worse); vocal-tract warping `-warp_params` 1.05 / 1.1 (better on some
+ * clips, worse on others).
+ */
+export const POCKETSPHINX_DECODER_ARGS: readonly string[] = [];
+
+/**
  * The embedded CPU engine: CMU pocketsphinx (Debian `pocketsphinx`, 5prealpha) run as a child
  * process per call — `pocketsphinx_continuous -infile F -time yes`. It always receives the
  * gateway's 16 kHz mono WAV. Word times and posteriors come from its token lines (see
@@ -35,12 +47,21 @@ export class PocketsphinxEngine implements TranscriptionEngine {
   readonly displayName = 'CMU pocketsphinx (embedded, CPU)';
   readonly capabilities: EngineCapabilities;
 
-  constructor(private readonly config: PocketsphinxConfig) {
+  private readonly decoderArgs: readonly string[];
+
+  /**
+   * @param options.decoderArgs pocketsphinx_continuous arguments replacing POCKETSPHINX_DECODER_ARGS
+   *   (the accuracy benchmark compares settings with it); never built from a request.
+   */
+  constructor(private readonly config: PocketsphinxConfig, options: { decoderArgs?: readonly string[] } = {}) {
+    this.decoderArgs = options.decoderArgs ?? POCKETSPHINX_DECODER_ARGS;
     this.capabilities = {
       diarization: false,
       word_boosting: false,
       word_timestamps: true,
       language_detection: false,
+      // A phonetic English decoder: it can only transcribe what is spoken.
+      translation: false,
       languages: [config.POCKETSPHINX_LANGUAGE],
       models: [config.POCKETSPHINX_HMM ? path.basename(config.POCKETSPHINX_HMM) : 'en-us'],
       max_duration_sec: null,
@@ -101,7 +122,7 @@ export class PocketsphinxEngine implements TranscriptionEngine {
       warnings.push(`pocketsphinx model selection per request is not supported; '${options.model}' was ignored`);
     }
 
-    const args = ['-infile', audio.path, '-time', 'yes', ...this.modelArgs()];
+    const args = ['-infile', audio.path, '-time', 'yes', ...this.modelArgs(), ...this.decoderArgs];
     let result;
     try {
       result = await runProcess(this.config.POCKETSPHINX_PATH, args, {

@@ -238,6 +238,8 @@ export class RivaEngine implements TranscriptionEngine {
       word_boosting: true,
       word_timestamps: true,
       language_detection: false,
+      // This adapter speaks Riva ASR (RivaSpeechRecognition), which transcribes only; Riva translates through its separate NMT service.
+      translation: false,
       // RIVA_LANGUAGE until a health probe lists the deployed models' languages, which are added then.
       languages: [config.RIVA_LANGUAGE],
       models: config.RIVA_MODEL ? [config.RIVA_MODEL] : [],
@@ -256,7 +258,7 @@ export class RivaEngine implements TranscriptionEngine {
    * grpc.health.v1.Health/Check (service '') must answer SERVING; then
    * GetRivaSpeechRecognitionConfig lists the deployed models, whose `language_code` parameters
    * give the languages (added to capabilities.languages, so that submit-time checks accept
-   * them). A server without the health service (UNIMPLEMENTED) counts as up when the model list
+   * them) and the models (capabilities.models, RIVA_MODEL first). A server without the health service (UNIMPLEMENTED) counts as up when the model list
    * answers. With RIVA_MODEL set, that model must be deployed. Never rejects.
    *
    * @returns details `{ssl, serving_status, models: string[], languages: string[]}`; the server
@@ -286,6 +288,9 @@ export class RivaEngine implements TranscriptionEngine {
       ];
       this.serverLanguages = languages;
       this.capabilities.languages = [...new Set([this.config.RIVA_LANGUAGE, ...languages])];
+      // The deployed models become the ones a request may choose (and /engines lists); RIVA_MODEL,
+      // the default, stays first. Without RIVA_MODEL the server picks when a request names none.
+      if (names.length > 0) this.capabilities.models = [...new Set([...(this.config.RIVA_MODEL ? [this.config.RIVA_MODEL] : []), ...names])];
       Object.assign(details, { models: names, languages });
       if (this.config.RIVA_MODEL && names.length > 0 && !names.includes(this.config.RIVA_MODEL)) {
         return { available: false, message: `RIVA_MODEL '${this.config.RIVA_MODEL}' is not deployed; the server has: ${names.join(', ')}`, details, internal };

@@ -77,6 +77,8 @@ export class WhisperxEngine implements TranscriptionEngine {
       word_boosting: false,
       word_timestamps: true,
       language_detection: true,
+      // task=translate on /asr: Whisper decodes straight to English.
+      translation: true,
       languages: [...WHISPER_LANGUAGE_CODES],
       models: [config.WHISPERX_DEFAULT_MODEL, ...models.filter((m) => m !== config.WHISPERX_DEFAULT_MODEL)],
       max_duration_sec: null,
@@ -164,7 +166,7 @@ export class WhisperxEngine implements TranscriptionEngine {
 
   /** The `/asr` query for these options (every option is a query parameter in this API). */
   private query(options: TranscribeOptions, model: string, language: string | null): URLSearchParams {
-    const q = new URLSearchParams({ task: 'transcribe', output: 'json', word_timestamps: 'true', encode: 'true' });
+    const q = new URLSearchParams({ task: options.task ?? 'transcribe', output: 'json', word_timestamps: 'true', encode: 'true' });
     if (language) q.set('language', language);
     if (options.prompt) q.set('initial_prompt', options.prompt);
     const diarization = options.diarization;
@@ -188,7 +190,9 @@ export class WhisperxEngine implements TranscriptionEngine {
    * @param options `diarization` absent means off; `model` must be in WHISPERX_AVAILABLE_MODELS
    *   (capabilities.models); `language` a Whisper language (capabilities.languages) as BCP-47 or
    *   ISO-639-1, absent = the server detects it. Both are checked at submit time too
-   *   (checkEngineOptions), so the checks here only guard direct callers.
+   *   (checkEngineOptions), so the checks here only guard direct callers. `task` is sent as the
+   *   `task` query parameter (`transcribe` when absent); with `translate`, `language` names the
+   *   speech's language and the result's language is `en` (the server reports the spoken one).
    * @throws EngineError (retryable by code, see ENGINE_ERRORS) — ENGINE_REJECTED (unknown
    *   model/language, HTTP 400/404/422/other 4xx), ENGINE_UNAUTHORIZED (401/403),
    *   ENGINE_UNAVAILABLE (connection failed, 502/503), ENGINE_OVERLOADED (429), ENGINE_TIMEOUT
@@ -271,7 +275,8 @@ export class WhisperxEngine implements TranscriptionEngine {
     onProgress({ fraction: 1, stage: 'done' });
     return {
       text: mapped.segments.map((s) => s.text).filter((t) => t !== '').join(' '),
-      language: mapped.language ?? language,
+      // A translation is English text; whisper-asr-webservice reports the spoken language even then.
+      language: options.task === 'translate' ? 'en' : (mapped.language ?? language),
       duration_sec: audio.duration_sec,
       segments: mapped.segments,
       warnings,

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ENGINE_TASKS } from '../../engines/engine.spec.js';
 import { JOB_STAGES } from '../../transcription/job-catalog.js';
 import { SubmitJobDto } from './submit-job.dto.js';
 
@@ -41,11 +42,12 @@ export class SegmentSchema {
 
 export class JobStatusSchema {
   @ApiProperty({ format: 'uuid' }) job_id!: string;
-  @ApiProperty({ enum: ['queued', 'processing', 'completed', 'failed'] }) status!: string;
+  @ApiProperty({ enum: ['queued', 'processing', 'completed', 'failed', 'cancelled'] }) status!: string;
   @ApiProperty({ minimum: 0, maximum: 100 }) progress!: number;
-  @ApiProperty({ enum: JOB_STAGES }) stage!: string;
+  @ApiProperty({ enum: [...JOB_STAGES, 'cancelled'] }) stage!: string;
   @ApiProperty({ format: 'uuid' }) transcript_id!: string;
   @ApiProperty() engine!: string;
+  @ApiProperty({ enum: ENGINE_TASKS, description: 'transcribe, or translate (English text)' }) task!: string;
   @ApiProperty({ nullable: true, type: String, example: 'worker-1:4242' }) worker_id!: string | null;
   @ApiProperty() message!: string;
   @ApiPropertyOptional({ description: 'pieces (chunks × channels) transcribed so far' }) chunks_done?: number;
@@ -59,6 +61,7 @@ export class JobResultSchema {
   @ApiProperty({ format: 'uuid' }) transcript_id!: string;
   @ApiProperty({ enum: ['completed'] }) status!: string;
   @ApiProperty() filename!: string;
+  @ApiProperty({ enum: ENGINE_TASKS, description: 'transcribe, or translate: text and segments are English and language is en' }) task!: string;
   @ApiProperty({ nullable: true, type: String, description: 'presigned GET (1 h) or this API’s audio endpoint; null once deleted by retention' }) audio_url!: string | null;
   @ApiProperty({ nullable: true, type: String, example: 'en-US' }) language!: string | null;
   @ApiProperty({ nullable: true, type: Number, description: 'seconds' }) duration!: number | null;
@@ -100,6 +103,7 @@ export class EngineSchema {
   @ApiProperty() word_boosting!: boolean;
   @ApiProperty() word_timestamps!: boolean;
   @ApiProperty() language_detection!: boolean;
+  @ApiProperty({ description: 'accepts task=translate (English text from speech in any language)' }) translation!: boolean;
   @ApiProperty({ type: [String] }) languages!: string[];
   @ApiProperty({ type: [String] }) models!: string[];
   @ApiProperty({ nullable: true, type: Number, description: 'seconds' }) max_duration_sec!: number | null;

@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
+import { ENGINE_TASKS, type EngineTask } from '../../engines/engine.spec.js';
 import { SPEAKER_ROLE_STRATEGIES, type SpeakerRoleStrategy } from '../../transcripts/speaker-roles.js';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
 
@@ -43,6 +44,17 @@ export class SubmitJobDto {
   @IsOptional()
   @Matches(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$/, { message: "language must be a language code such as 'en' or 'en-US'" })
   language?: string;
+
+  /**
+   * `transcribe` (default): text in the spoken language. `translate`: English text from speech in
+   * any language (Whisper's translate task); only engines with `translation: true` in /engines
+   * (whisper-rocm, whisperx, openai), others answer 400 naming those that can. `language`, when
+   * given, is the language of the speech.
+   */
+  @ApiPropertyOptional({ description: 'transcribe (default): text in the spoken language. translate: English text from speech in any language; only engines with translation: true in /engines (400 otherwise). language, when given, is the language of the speech.', enum: ENGINE_TASKS, default: 'transcribe' })
+  @IsOptional()
+  @IsIn(ENGINE_TASKS, { message: `task must be one of: ${ENGINE_TASKS.join(', ')}` })
+  task?: EngineTask;
 
   /** Engine model (e.g. WhisperX `large-v3`); must be one of the engine's models (see /engines). */
   @ApiPropertyOptional({ description: 'Engine model (e.g. WhisperX large-v3); must be one of the engine\'s models (see /engines).' })

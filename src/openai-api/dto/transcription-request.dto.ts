@@ -1,5 +1,5 @@
 import { Transform } from 'class-transformer';
-import { Allow, ArrayMaxSize, IsArray, IsBoolean, IsIn, IsNotEmpty, IsNumber, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { Allow, ArrayMaxSize, IsArray, IsBoolean, IsIn, IsNumber, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 
 /** `response_format` values served (OpenAI's, less `diarized_json`). */
 export const RESPONSE_FORMATS = ['json', 'text', 'srt', 'vtt', 'verbose_json'] as const;
@@ -30,13 +30,15 @@ const toList = ({ value }: { value: unknown }) => (typeof value === 'string' ? [
  */
 export class TranscriptionRequestDto {
   /**
-   * `whisper-1` (the default engine, DEFAULT_TRANSCRIPTION_ENGINE), an engine id
+   * Required: `whisper-1` (the default engine, DEFAULT_TRANSCRIPTION_ENGINE), an engine id
    * (`pocketsphinx`, `whisperx`…), or `engine:model` (`whisperx:large-v3`). See `GET /v1/models`.
+   * Optional here only so that a missing model is answered by OpenAiApiService.plan with one
+   * message that lists the model ids (400 missing_required_parameter).
    */
-  @IsString({ message: 'model must be a string such as whisper-1, an engine id, or engine:model' })
-  @IsNotEmpty({ message: "model is required: whisper-1, an engine id, or engine:model (see GET /v1/models)" })
-  @MaxLength(200, { message: 'model must be at most 200 characters' })
-  model!: string;
+  @IsOptional()
+  @IsString({ message: 'model must be a string such as whisper-1, an engine id, or engine:model (see GET /v1/models)' })
+  @MaxLength(200, { message: 'model must be at most 200 characters: whisper-1, an engine id, or engine:model (see GET /v1/models)' })
+  model?: string;
 
   /** Spoken language, ISO-639-1 (`en`); BCP-47 (`en-US`) is accepted too. Absent = engine default or detection. */
   @IsOptional()
@@ -62,7 +64,11 @@ export class TranscriptionRequestDto {
   @Max(1, { message: 'temperature must be a number between 0 and 1' })
   temperature?: number;
 
-  /** `word` and/or `segment` (multipart `timestamp_granularities[]`); only with `response_format=verbose_json`. Default: segment. */
+  /**
+   * `word` and/or `segment` (multipart `timestamp_granularities[]`). `word` only with
+   * `response_format=verbose_json`; `segment` alone is accepted with any format, as OpenAI does.
+   * Default: segment.
+   */
   @IsOptional()
   @Transform(toList)
   @IsArray({ message: 'timestamp_granularities must be a list of word and/or segment' })
