@@ -72,7 +72,8 @@ export class SubmissionService {
       const audioKey = `audio/${transcriptId}/${filename}`;
       const engine = resolved.engine.id;
 
-      await this.storage.put(audioKey, upload.path, { contentType: upload.mimetype });
+      // The upload is ours and done with: local storage moves it into place instead of copying it.
+      await this.storage.put(audioKey, upload.path, { contentType: upload.mimetype, move: true });
       try {
         await this.submitter.submit({
           jobId,
@@ -85,7 +86,7 @@ export class SubmissionService {
             sizeBytes: probe.size_bytes,
             durationSec: probe.duration_sec,
             language: dto.language ?? null,
-            metadata: { format: probe.format_name, codec: probe.codec, sample_rate: probe.sample_rate, channels: probe.channels, has_video: probe.has_video },
+            metadata: { format: probe.format_name, codec: probe.codec, sample_rate: probe.sample_rate, channels: probe.channels, has_video: probe.has_video, probed_by: probe.probed_by },
           },
           job: { engine, engineParams: resolved.engineParams, callbackUrl: resolved.callbackUrl },
           data: {
@@ -95,6 +96,7 @@ export class SubmissionService {
             options: resolved.options,
             multichannel: dto.multichannel ?? false,
             vadFilter: dto.vad_filter ?? true,
+            ...(probe.duration_sec !== null ? { claimedDurationSec: probe.duration_sec } : {}),
             ...(resolved.speakerRoles ? { speakerRoles: resolved.speakerRoles } : {}),
             ...(keyLabel ? { keyLabel } : {}),
           },

@@ -16,8 +16,11 @@ export interface JobStatusView {
   /** Pieces (chunks × channels) transcribed so far and in total, when the recording was split. */
   chunks_done?: number;
   chunks_total?: number;
-  /** Present once completed. `duration` in seconds. */
-  result?: { segments_count: number; duration: number };
+  /**
+   * Present once completed. `duration` in seconds; `warnings` only when the intake found a
+   * problem with the recording (one shorter than its header claims), while Redis still holds the job.
+   */
+  result?: { segments_count: number; duration: number; warnings?: string[] };
   /** Present once failed: the last error (code, message, retryable, attempt). */
   error?: Record<string, unknown>;
 }
