@@ -56,11 +56,12 @@ export class AudioService {
    * INGEST_PROBE=ffprobe it always runs ffprobe. Neither decodes: audio whose header reads well
    * but whose data does not decode fails in the worker's intake (AUDIO_DECODE_FAILED).
    *
+   * @param sizeBytes the file's size when the caller knows it (multer does), saving a stat.
    * @throws AudioError AUDIO_EMPTY (0 bytes), AUDIO_UNREADABLE (ffprobe cannot parse it),
    *   AUDIO_NO_STREAM (no audio stream), AUDIO_TRUNCATED (a WAV or MP3 shorter than its header declares).
    */
-  async probe(filePath: string, signal?: AbortSignal): Promise<AudioProbe> {
-    const { size } = await stat(filePath);
+  async probe(filePath: string, signal?: AbortSignal, sizeBytes?: number): Promise<AudioProbe> {
+    const size = sizeBytes ?? (await stat(filePath)).size;
     if (size === 0) throw new AudioError('AUDIO_EMPTY', 'the file is empty (0 bytes)', { details: { path: filePath } });
     if (this.config.INGEST_PROBE === 'header') {
       const header = await readHeader(filePath, size);
@@ -159,7 +160,7 @@ export class AudioService {
     // as samples, which shifts its frames); the duration is read from the header all the same.
     const header = await readWavHeader(outputPath);
     const duration = header.dataBytes / (header.sampleRate * header.blockAlign);
-    if (duration <= 0) throw new AudioError('AUDIO_DECODE_FAILED', 'the audio stream decoded to zero samples', { details: { input: inputPath, output: outputPath } });
+    if (duration <= 0) throw new AudioError('AUDIO_DECODE_FAILED', 'the audio stream decoded to zero samples: its audio data is damaged, or holds no sound', { details: { input: inputPath, output: outputPath } });
     const peak = /max_volume:\s*(-?[\d.]+|-inf) dB/.exec(result.stderr);
     return {
       path: outputPath,

@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
-import { parseFile, type IFormat } from 'music-metadata';
+import { parseFile, parseFromTokenizer, type IFormat } from 'music-metadata';
+import { fromBuffer } from 'strtok3';
 import { AudioError } from './audio.errors.js';
 
 /**
@@ -47,7 +48,44 @@ function ffprobeNames(format: IFormat): { format_name: string; codec: string } |
 }
 
 /**
- * Reads the container header of `filePath` in-process (no child process, no decoding).
+ * Bytes read from the start of a file for the header: room for the WAV chunk headers, an MP3's
+ * ID3v2 tag (without large cover art) and its first frames, FLAC's metadata blocks.
+ */
+const HEAD_BYTES = 32 * 1024;
+
+type Parsed = { format: IFormat; warnings: string[] };
+
+/** music-metadata on the file's first bytes, told the file's real size (it derives durations and checks chunk sizes from it). */
+async function parseHead(head: Buffer, sizeBytes: number): Promise<Parsed> {
+  const tokenizer = fromBuffer(head);
+  // Reads past the buffer end fail as at the end of a file; sizes and durations use the real
+  // length. Not random access: music-metadata then skips its scan for tags at the file's end.
+  Object.assign(tokenizer.fileInfo, { size: sizeBytes });
+  tokenizer.supportsRandomAccess = () => false;
+  const meta = await parseFromTokenizer(tokenizer, PARSE_OPTIONS);
+  return { format: meta.format, warnings: meta.quality.warnings.map((w) => w.message) };
+}
+
+async function parseWhole(filePath: string): Promise<Parsed> {
+  const meta = await parseFile(filePath, PARSE_OPTIONS);
+  return { format: meta.format, warnings: meta.quality.warnings.map((w) => w.message) };
+}
+
+const PARSE_OPTIONS = { duration: false, skipCovers: true, skipPostHeaders: true } as const;
+
+/** The header's facts in ffprobe's terms, or null when something the probe needs is missing. */
+function describe({ format }: Parsed): HeaderProbe | null {
+  const names = ffprobeNames(format);
+  const { sampleRate, numberOfChannels, duration } = format;
+  if (!names || format.hasVideo || !sampleRate || !numberOfChannels || !duration || !Number.isFinite(duration) || duration <= 0) return null;
+  // Opus always decodes at 48 kHz (what ffprobe reports); its header holds the encoder's input rate.
+  return { ...names, duration_sec: duration, sample_rate: names.codec === 'opus' ? 48000 : sampleRate, channels: numberOfChannels };
+}
+
+/**
+ * Reads the container header of `filePath` in-process (no child process, no decoding): one read
+ * of the first HEAD_BYTES parsed by music-metadata; the whole file through music-metadata only
+ * where the start does not suffice (Ogg keeps the duration in its last page; a large ID3 tag).
  *
  * @param sizeBytes the file's size in bytes (already stat'ed by the caller).
  * @returns the header's facts, or null when the header cannot tell (unknown or unsupported
@@ -57,24 +95,21 @@ function ffprobeNames(format: IFormat): { format_name: string; codec: string } |
  *   more bytes of audio than arrived.
  */
 export async function readHeader(filePath: string, sizeBytes: number): Promise<HeaderProbe | null> {
-  let format: IFormat;
-  let warnings: string[];
+  const head = await readAt(filePath, 0, HEAD_BYTES);
+  let parsed: Parsed;
   try {
-    const meta = await parseFile(filePath, { duration: false, skipCovers: true, skipPostHeaders: true });
-    format = meta.format;
-    warnings = meta.quality.warnings.map((w) => w.message);
+    parsed = await parseHead(head, sizeBytes);
+    const partial = head.length < sizeBytes && (parsed.format.container === 'Ogg' || parsed.warnings.some((w) => /end-of-stream/i.test(w)));
+    if (head.length < sizeBytes && (partial || !describe(parsed))) parsed = await parseWhole(filePath);
   } catch {
     // music-metadata throws on files it does not recognise or cannot parse: ffprobe decides.
     return null;
   }
-  const names = ffprobeNames(format);
-  const { sampleRate, numberOfChannels, duration } = format;
-  if (!names || format.hasVideo || !sampleRate || !numberOfChannels || !duration || !Number.isFinite(duration) || duration <= 0) return null;
-
-  if (names.format_name === 'wav') await assertWavComplete(filePath, sizeBytes, warnings, duration);
-  if (names.format_name === 'mp3') await assertMp3Complete(filePath, sizeBytes, duration);
-  // Opus always decodes at 48 kHz (what ffprobe reports); its header holds the encoder's input rate.
-  return { ...names, duration_sec: duration, sample_rate: names.codec === 'opus' ? 48000 : sampleRate, channels: numberOfChannels };
+  const probe = describe(parsed);
+  if (!probe) return null;
+  if (probe.format_name === 'wav') assertWavComplete(filePath, head, sizeBytes, parsed.warnings, probe.duration_sec);
+  if (probe.format_name === 'mp3') assertMp3Complete(filePath, head, sizeBytes, probe.duration_sec);
+  return probe;
 }
 
 /**
@@ -86,7 +121,11 @@ export async function readHeader(filePath: string, sizeBytes: number): Promise<H
  * @throws AudioError AUDIO_TRUNCATED
  */
 export async function assertRiffComplete(filePath: string, size: number): Promise<void> {
-  const header = await readAt(filePath, 0, 12);
+  riffComplete(filePath, await readAt(filePath, 0, 12), size);
+}
+
+/** assertRiffComplete on the file's first bytes. */
+function riffComplete(filePath: string, header: Buffer, size: number): void {
   if (header.length < 12 || header.toString('ascii', 0, 4) !== 'RIFF' || header.toString('ascii', 8, 12) !== 'WAVE') return;
   const declared = header.readUInt32LE(4) + 8;
   if (declared > 8 && declared !== 0xffffffff + 8 && size < declared) {
@@ -98,8 +137,8 @@ export async function assertRiffComplete(filePath: string, size: number): Promis
 }
 
 /** The RIFF size, and the `data` chunk's size (music-metadata caps it at the file's end and warns). */
-async function assertWavComplete(filePath: string, size: number, warnings: string[], durationSec: number): Promise<void> {
-  await assertRiffComplete(filePath, size);
+function assertWavComplete(filePath: string, head: Buffer, size: number, warnings: string[], durationSec: number): void {
+  riffComplete(filePath, head, size);
   if (warnings.some((w) => w.includes('data chunk length exceeding file length'))) {
     throw new AudioError('AUDIO_TRUNCATED', `the WAV file is truncated: its data chunk declares more samples than the file holds (${durationSec.toFixed(1)} s arrived)`, {
       publicFields: { size_bytes: size },
@@ -121,9 +160,9 @@ function id3v2Size(head: Buffer): number {
  * music-metadata reads the frame count (the claimed duration) but not the byte count; a file
  * shorter than that count was cut off. Tolerance: one maximal frame (1441 bytes) plus an ID3v1 tag.
  */
-async function assertMp3Complete(filePath: string, size: number, claimedSec: number): Promise<void> {
-  const tagBytes = id3v2Size(await readAt(filePath, 0, 10));
-  const frame = await readAt(filePath, tagBytes, 256);
+function assertMp3Complete(filePath: string, head: Buffer, size: number, claimedSec: number): void {
+  const tagBytes = id3v2Size(head);
+  const frame = head.subarray(tagBytes, tagBytes + 256);
   // The tag sits after the 4-byte frame header and the side information (9–32 bytes).
   const at = Math.max(frame.indexOf('Xing', 4, 'latin1'), frame.indexOf('Info', 4, 'latin1'));
   if (at < 0 || at > 48 || frame.length < at + 16) return;

@@ -34,7 +34,7 @@ export class LocalStorageDriver implements StorageDriver {
    */
   async put(key: string, source: Readable | string, meta: StoragePutMeta): Promise<{ size_bytes: number }> {
     const target = this.pathOf(key);
-    if (typeof source === 'string' && meta.move) return this.moveIn(key, source, target);
+    if (typeof source === 'string' && meta.move) return this.moveIn(key, source, target, meta.size_bytes);
     // Write to a sibling temp file and rename: readers never see a half-written object.
     const partial = `${target}.${randomUUID()}.part`;
     let failed: () => 'source' | 'file' | undefined = () => undefined;
@@ -60,10 +60,11 @@ export class LocalStorageDriver implements StorageDriver {
    * Takes a file the caller is done with: one rename when DATA_DIR and the file share a file
    * system (no bytes copied; a rename is atomic, so readers never see half an object), else the
    * copy-and-rename of put() (EXDEV), the source left for the caller to remove.
+   * @param sizeBytes the file's size when the caller knows it, saving a stat.
    */
-  private async moveIn(key: string, source: string, target: string): Promise<{ size_bytes: number }> {
+  private async moveIn(key: string, source: string, target: string, sizeBytes?: number): Promise<{ size_bytes: number }> {
     try {
-      const { size } = await stat(source);
+      const size = sizeBytes ?? (await stat(source)).size;
       await mkdir(path.dirname(target), { recursive: true });
       try {
         await rename(source, target);

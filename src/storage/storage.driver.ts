@@ -8,8 +8,8 @@ export interface StoragePutMeta {
   contentType: string;
   /**
    * Exact length of a stream source in bytes, when the caller knows it: a stream that turns out
-   * longer or shorter is refused and nothing is stored. Ignored for file-path sources (their size
-   * is read from the file).
+   * longer or shorter is refused and nothing is stored. For file-path sources it is only used
+   * as the size a moved file (`move`) has; otherwise their size is read from the file.
    */
   size_bytes?: number;
   /**
