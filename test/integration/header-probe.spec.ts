@@ -36,7 +36,6 @@ describe('submission probe: container header in-process, ffprobe where the heade
   it.each([
     ['goforward.wav', () => fixture('goforward.wav')],
     ['a stereo WAV', () => fixture('fw_stereo_diarization.wav')],
-    ['a 32-bit float WAV', () => file('float.wav')],
     ['a VBR MP3 (Xing header)', () => fixture('jfk.mp3')],
     ['a CBR MP3 (Info header)', () => file('jfk-cbr.mp3')],
     ['a FLAC', () => file('jfk.flac')],
@@ -57,6 +56,7 @@ describe('submission probe: container header in-process, ffprobe where the heade
   it.each([
     ['an M4A (its sample entry may claim 2 channels for mono AAC)', () => file('jfk.m4a'), { channels: 1, has_video: false }],
     ['a video (Matroska)', () => file('clip.mkv'), { has_video: true }],
+    ['a float WAV that ffmpeg writes as WAVE_FORMAT_EXTENSIBLE (music-metadata names no codec for it)', () => file('float.wav'), { codec: 'pcm_f32le', channels: 2 }],
   ])('leaves %s to ffprobe', async (_name, path, expected) => {
     expect(await header.probe(path())).toMatchObject({ ...expected, probed_by: 'ffprobe' });
   });
