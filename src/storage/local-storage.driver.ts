@@ -74,6 +74,8 @@ export class LocalStorageDriver implements StorageDriver {
       }
       return { size_bytes: size };
     } catch (err) {
+      // A key's directory is made for it (audio/<transcript id>/): a failed move leaves none behind.
+      await rmdir(path.dirname(target)).catch(() => undefined);
       if (err instanceof StorageError) throw err;
       const { code, message } = err as NodeJS.ErrnoException;
       throw storageUnavailable('storing', { driver: this.name, root: this.root, key, error: code ? `${code}: ${message}` : message }, err);

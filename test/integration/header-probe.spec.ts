@@ -136,6 +136,16 @@ describe('LocalStorageDriver move', () => {
     expect(await readFile(path.join(root, 'data', 'audio/t1/goforward.wav'))).toEqual(readFileSync(fixture('goforward.wav')));
   });
 
+  it('leaves no directory behind when the move fails (a file name over the file system\'s 255 bytes)', async () => {
+    const root = scratchDir('storage-move-fail');
+    const storage = new LocalStorageDriver(path.join(root, 'data'));
+    const upload = path.join(root, 'upload-3');
+    await writeFile(upload, readFileSync(fixture('goforward.wav')));
+    await expect(storage.put(`audio/t3/${'é'.repeat(150)}.wav`, upload, { contentType: 'audio/wav', move: true })).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+    expect(existsSync(upload)).toBe(true);
+    expect(existsSync(path.join(root, 'data', 'audio', 't3'))).toBe(false);
+  });
+
   it('copies across file systems (rename fails with EXDEV) and leaves the source to the caller', async () => {
     const root = scratchDir('storage-exdev');
     // /dev/shm is a tmpfs: another file system than the scratch directory's on these machines.
