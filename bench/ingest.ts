@@ -4,6 +4,10 @@
  * 1. Throughput: BENCH_INGEST_N (default 500) submissions of goforward.wav (2.8 s, 89 KB WAV),
  *    BENCH_INGEST_CONCURRENCY (default 32) in flight, against one API process; accepted (202)
  *    per second of wall time. The queued jobs are then removed (the run's queue prefix deleted).
+ *    Ingest paths side by side in one run, BENCH_INGEST_ROUNDS (default 2) rounds in alternating
+ *    order, a fresh API process each: INGEST_PROBE=header, INGEST_PROBE=ffprobe and, when
+ *    BENCH_INGEST_BASELINE names another build's `src/main.js` (e.g. the previous commit's), that
+ *    build; the ratio header / baseline (else / ffprobe) is reported.
  * 2. SSE: RSS growth of a fresh API process with BENCH_SSE_STREAMS (default 1,000) concurrent
  *    streams open on 10 queued jobs, held for 10 s (two of the streams' 5 s re-reads).
  * 3. Upload: RSS growth of a fresh API process while one BENCH_UPLOAD_BYTES (default 1 GiB) WAV is
@@ -66,14 +70,63 @@ async function idleRss(proc: GatewayProcess, ms = 1000): Promise<number> {
 }
 
 /** Runs `fn` with a fresh API process of the run's space; stops it and removes its queues afterwards. */
-async function withApi<T>(space: BenchSpace, name: string, env: Record<string, string>, fn: (api: GatewayProcess) => Promise<T>): Promise<T> {
-  const api = await GatewayProcess.start(name, 'api', space, env);
+async function withApi<T>(space: BenchSpace, name: string, env: Record<string, string>, fn: (api: GatewayProcess) => Promise<T>, main?: string): Promise<T> {
+  const api = await GatewayProcess.start(name, 'api', space, env, main);
   try {
     return await fn(api);
   } finally {
     await api.stop();
     await removeQueues(space.queuePrefix);
   }
+}
+
+/** One ingest path measured by the throughput part. */
+interface IngestVariant {
+  name: 'header' | 'ffprobe' | 'baseline';
+  label: string;
+  env: Record<string, string>;
+  /** Entry point of another build (the baseline); this build's by default. */
+  main?: string;
+}
+
+type ThroughputRun = Awaited<ReturnType<typeof measureThroughput>>;
+
+/**
+ * `n` submissions of `clip`, `concurrency` in flight, after 16 warm-up submissions (not counted:
+ * the first requests compile routes and open pool connections).
+ */
+async function measureThroughput(api: GatewayProcess, clip: Buffer, submitRoute: string, n: number, concurrency: number) {
+  await Promise.all(Array.from({ length: 16 }, () => submitBytes(api.baseUrl!, clip, 'goforward.wav', submitRoute)));
+  const load = await waitForQuiet();
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  let next = 0;
+  const cpu0 = api.cpuSeconds();
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        next++;
+        const s = performance.now();
+        const { status } = await submitBytes(api.baseUrl!, clip, 'goforward.wav', submitRoute);
+        latencies.push(performance.now() - s);
+        statuses[status] = (statuses[status] ?? 0) + 1;
+      }
+    }),
+  );
+  const wall = (performance.now() - t0) / 1000;
+  const accepted = statuses['202'] ?? 0;
+  const cpu = api.cpuSeconds() - cpu0;
+  return {
+    wall_s: round(wall, 3),
+    accepted,
+    statuses,
+    accepted_per_s: round(accepted / wall, 1),
+    latency_ms: { p50: round(percentile(latencies, 50), 1), p95: round(percentile(latencies, 95), 1), p99: round(percentile(latencies, 99), 1), max: round(Math.max(...latencies), 1) },
+    api_cpu_s: round(cpu, 2),
+    api_cpu_ms_per_submission: round((cpu * 1000) / n, 2),
+    load_average_at_start: load.load_average,
+  };
 }
 
 /** A 16-bit mono 16 kHz WAV header (44 bytes, canonical) for `dataBytes` bytes of samples. */
@@ -139,6 +192,8 @@ async function main(): Promise<void> {
   const concurrency = envNumber('BENCH_INGEST_CONCURRENCY', 32);
   const streams = envNumber('BENCH_SSE_STREAMS', 1000);
   const uploadBytes = envNumber('BENCH_UPLOAD_BYTES', 2 ** 30);
+  const rounds = envNumber('BENCH_INGEST_ROUNDS', 2);
+  const baselineMain = process.env.BENCH_INGEST_BASELINE ? path.resolve(process.env.BENCH_INGEST_BASELINE) : null;
   const parts = new Set((process.env.BENCH_INGEST_PARTS ?? 'throughput,sse,upload').split(',').map((p) => p.trim()));
   const scratch = scratchDir('ingest');
   const space = benchSpace(scratch, 'ingest');
@@ -149,43 +204,45 @@ async function main(): Promise<void> {
   const machine = await settleAndDescribe();
   const startedAt = new Date().toISOString();
   try {
-    // --- 1. accepted submissions per second ------------------------------------------------------
-    const throughput = !parts.has('throughput') ? null : await withApi(space, 'api-throughput', {}, async (api) => {
-      // Warm-up (not counted): first requests compile routes, open pool connections.
-      await Promise.all(Array.from({ length: 16 }, () => submitBytes(api.baseUrl!, clip, 'goforward.wav', submitRoute)));
-      const load = await waitForQuiet();
-      const latencies: number[] = [];
-      const statuses: Record<string, number> = {};
-      let next = 0;
-      const cpu0 = api.cpuSeconds();
-      const t0 = performance.now();
-      await Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          while (next < n) {
-            next++;
-            const s = performance.now();
-            const { status } = await submitBytes(api.baseUrl!, clip, 'goforward.wav', submitRoute);
-            latencies.push(performance.now() - s);
-            statuses[status] = (statuses[status] ?? 0) + 1;
-          }
-        }),
-      );
-      const wall = (performance.now() - t0) / 1000;
-      const accepted = statuses['202'] ?? 0;
-      const result = {
-        submissions: n,
-        concurrency,
-        wall_s: round(wall, 3),
-        accepted,
-        statuses,
-        accepted_per_s: round(accepted / wall, 1),
-        latency_ms: { p50: round(percentile(latencies, 50), 1), p95: round(percentile(latencies, 95), 1), p99: round(percentile(latencies, 99), 1), max: round(Math.max(...latencies), 1) },
-        api_cpu_s: round(api.cpuSeconds() - cpu0, 2),
-        load_average_at_start: load.load_average,
+    // --- 1. accepted submissions per second, ingest paths side by side --------------------------
+    // Every variant gets a fresh API process per round; rounds alternate the order so that a
+    // change in the machine's load hits each variant alike.
+    const variants: IngestVariant[] = [
+      { name: 'header', label: 'INGEST_PROBE=header (this build)', env: { INGEST_PROBE: 'header' } },
+      { name: 'ffprobe', label: 'INGEST_PROBE=ffprobe (this build, ffprobe on every submission)', env: { INGEST_PROBE: 'ffprobe' } },
+      ...(baselineMain ? [{ name: 'baseline' as const, label: 'previous build (BENCH_INGEST_BASELINE)', env: {}, main: baselineMain }] : []),
+    ];
+    const throughput = !parts.has('throughput') ? null : await (async () => {
+      const runs: Record<string, ThroughputRun[]> = Object.fromEntries(variants.map((v) => [v.name, []]));
+      for (let round = 0; round < rounds; round++) {
+        const order = round % 2 === 0 ? variants : [...variants].reverse();
+        for (const variant of order) {
+          const run = await withApi(space, `api-throughput-${variant.name}-${round}`, variant.env, (api) => measureThroughput(api, clip, submitRoute, n, concurrency), variant.main);
+          runs[variant.name].push(run);
+          console.log(`  throughput ${variant.name} (round ${round + 1}/${rounds}): ${run.accepted_per_s} accepted/s (${run.accepted}/${n}, p50 ${run.latency_ms.p50} ms, p95 ${run.latency_ms.p95} ms, API CPU ${run.api_cpu_ms_per_submission} ms/submission)`);
+        }
+      }
+      const summary = Object.fromEntries(variants.map((v) => {
+        const rs = runs[v.name];
+        return [v.name, {
+          label: v.label,
+          accepted_per_s: round(median(rs.map((r) => r.accepted_per_s)), 1),
+          p50_ms: round(median(rs.map((r) => r.latency_ms.p50)), 1),
+          p95_ms: round(median(rs.map((r) => r.latency_ms.p95)), 1),
+          api_cpu_ms_per_submission: round(median(rs.map((r) => r.api_cpu_ms_per_submission)), 2),
+          runs: rs,
+        }];
+      }));
+      const old = summary.baseline ?? summary.ffprobe;
+      const ratios = {
+        against: summary.baseline ? 'baseline' : 'ffprobe',
+        accepted_per_s: round(summary.header.accepted_per_s / old.accepted_per_s, 2),
+        p95: round(summary.header.p95_ms / old.p95_ms, 3),
+        api_cpu_per_submission: round(summary.header.api_cpu_ms_per_submission / old.api_cpu_ms_per_submission, 3),
       };
-      console.log(`  throughput: ${result.accepted_per_s} accepted/s (${accepted}/${n}, p50 ${result.latency_ms.p50} ms)`);
-      return result;
-    });
+      console.log(`  throughput ratio header / ${ratios.against}: ${ratios.accepted_per_s} × accepted/s, ${ratios.p95} × p95, ${ratios.api_cpu_per_submission} × API CPU per submission`);
+      return { submissions: n, concurrency, rounds, variants: summary, ratios };
+    })();
 
     // --- 2. RSS with many SSE streams open -------------------------------------------------------
     const sse = !parts.has('sse') ? null : await withApi(space, 'api-sse', {}, async (api) => {
@@ -293,10 +350,25 @@ async function main(): Promise<void> {
         'delta against the idle median just before; steady = median of the last 5 s held. Upload: one WAV (44-byte header + low-level noise) generated on the fly ' +
         'and sent as a streaming multipart body (http.request, Content-Length known, backpressure), peak VmRSS (100 ms samples) minus the idle baseline; ' +
         'VmHWM reset via /proc/<pid>/clear_refs before each part as a cross-check.',
-      config: { parts: [...parts], submissions: n, concurrency, sse_streams: streams, upload_bytes: uploadBytes, clip: path.basename(clipPath) },
+      config: { parts: [...parts], submissions: n, concurrency, rounds, baseline: baselineMain, sse_streams: streams, upload_bytes: uploadBytes, clip: path.basename(clipPath) },
       measurements: { throughput, sse, upload },
       headline: [
-        ...(throughput ? [{ metric: 'accepted submissions', value: throughput.accepted_per_s, unit: '/s', note: `${throughput.accepted}/${n} accepted, ${concurrency} in flight, p50 ${throughput.latency_ms.p50} ms, p95 ${throughput.latency_ms.p95} ms; load average at start ${throughput.load_average_at_start[0]}` }] : []),
+        ...(throughput
+          ? [
+              ...Object.values(throughput.variants).map((v) => ({
+                metric: `accepted submissions, ${v.label}`,
+                value: v.accepted_per_s,
+                unit: '/s',
+                note: `median of ${throughput.rounds}; ${concurrency} in flight, p50 ${v.p50_ms} ms, p95 ${v.p95_ms} ms; API CPU ${v.api_cpu_ms_per_submission} ms/submission; load average at start ${v.runs[0].load_average_at_start[0]}`,
+              })),
+              {
+                metric: `ratio header / ${throughput.ratios.against}, accepted submissions`,
+                value: throughput.ratios.accepted_per_s,
+                unit: '×',
+                note: `same run; p95 ${throughput.ratios.p95} ×, API CPU per submission ${throughput.ratios.api_cpu_per_submission} ×`,
+              },
+            ]
+          : []),
         ...(sse ? [{ metric: `RSS growth, ${streams} SSE streams`, value: sse.steady_delta_mib, unit: 'MiB', note: `peak +${sse.peak_delta_mib} MiB (${sse.per_stream_kib} KiB/stream) over ${sse.baseline_rss_mib} MiB; API CPU ${sse.api_cpu_percent_holding} % while held; load average at start ${sse.load_average_at_start[0]}` }] : []),
         ...(upload ? [{ metric: `RSS growth, ${mib(uploadBytes)} MiB upload`, value: upload.peak_delta_mib, unit: 'MiB', note: `peak over ${upload.baseline_rss_mib} MiB idle; ${upload.upload_mib_per_s} MiB/s; answered 202 after ${upload.answered_s} s; load average at start ${upload.load_average_at_start[0]}` }] : []),
       ],

@@ -71,14 +71,16 @@ export class GatewayProcess {
   /**
    * Starts a process and resolves once it is ready.
    * @param env extra variables (e.g. WORKER_CONCURRENCY, MAX_FILE_SIZE); they win over the defaults.
+   * @param main the gateway's compiled entry point: this build's by default, or another build's
+   *   (e.g. the previous commit's, to measure before and after in one run).
    * @throws when it exits or is not ready within 60 s (the message carries its log's tail).
    */
-  static async start(name: string, role: 'api' | 'worker', space: BenchSpace, env: Record<string, string> = {}): Promise<GatewayProcess> {
+  static async start(name: string, role: 'api' | 'worker', space: BenchSpace, env: Record<string, string> = {}, main = GATEWAY_MAIN): Promise<GatewayProcess> {
     const port = role === 'api' ? await freePort() : 0;
     const logFile = path.join(space.logDir, `${name}.log`);
     writeFileSync(logFile, '');
     const fd = openSync(logFile, 'a');
-    const child = spawn(process.execPath, [GATEWAY_MAIN], {
+    const child = spawn(process.execPath, [main], {
       stdio: ['ignore', fd, fd],
       env: {
         ...process.env,

@@ -1,12 +1,13 @@
 import { Injectable } from '@nestjs/common';
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { AppConfig } from '../config/app-config.js';
 import { runProcess } from '../common/process.js';
 import { AudioError, toolMessage } from './audio.errors.js';
 import { parseSilencedetect, type Silence } from './silences.js';
+import { assertRiffComplete, readHeader } from './header-probe.js';
 import { readWavHeader } from './wav.js';
 
-/** What ffprobe says about an input file. */
+/** What a submission's probe says about an input file (ffprobe's names, whichever read it). */
 export interface AudioProbe {
   /** ffprobe's container name(s), e.g. `wav`, `mp3`, `mov,mp4,m4a,3gp,3g2,mj2`. */
   format_name: string;
@@ -21,6 +22,8 @@ export interface AudioProbe {
   has_video: boolean;
   /** Bytes. */
   size_bytes: number;
+  /** `header`: read in-process from the container header (duration as the header claims it); `ffprobe`: by ffprobe. */
+  probed_by: 'header' | 'ffprobe';
 }
 
 /** A 16 kHz mono 16-bit PCM WAV produced by normalize(). */
@@ -47,13 +50,36 @@ export class AudioService {
   constructor(private readonly config: AppConfig) {}
 
   /**
-   * Validates that `filePath` holds decodable audio and describes it.
+   * Describes the audio in `filePath` for a submission, cheaply. With INGEST_PROBE=header (the
+   * default) the container header is read in-process (header-probe.ts) and ffprobe runs only
+   * when the header cannot tell (other containers, video, a damaged header); with
+   * INGEST_PROBE=ffprobe it always runs ffprobe. Neither decodes: audio whose header reads well
+   * but whose data does not decode fails in the worker's intake (AUDIO_DECODE_FAILED).
    *
+   * @param sizeBytes the file's size when the caller knows it (multer does), saving a stat.
+   * @throws AudioError AUDIO_EMPTY (0 bytes), AUDIO_UNREADABLE (ffprobe cannot parse it),
+   *   AUDIO_NO_STREAM (no audio stream), AUDIO_TRUNCATED (a WAV or MP3 shorter than its header declares).
+   */
+  async probe(filePath: string, signal?: AbortSignal, sizeBytes?: number): Promise<AudioProbe> {
+    const size = sizeBytes ?? (await stat(filePath)).size;
+    if (size === 0) throw new AudioError('AUDIO_EMPTY', 'the file is empty (0 bytes)', { details: { path: filePath } });
+    if (this.config.INGEST_PROBE === 'header') {
+      const header = await readHeader(filePath, size);
+      if (header) return { ...header, has_video: false, size_bytes: size, probed_by: 'header' };
+    }
+    return this.ffprobe(filePath, signal, size);
+  }
+
+  /**
+   * Validates with ffprobe (a child process) that `filePath` holds audio and describes it: the
+   * authoritative reading for every container ffmpeg knows, video included.
+   *
+   * @param size bytes of the file, when the caller has stat'ed it already.
    * @throws AudioError AUDIO_EMPTY (0 bytes), AUDIO_UNREADABLE (ffprobe cannot parse it),
    *   AUDIO_NO_STREAM (no audio stream), AUDIO_TRUNCATED (a WAV shorter than its header declares).
    */
-  async probe(filePath: string, signal?: AbortSignal): Promise<AudioProbe> {
-    const { size } = await stat(filePath);
+  async ffprobe(filePath: string, signal?: AbortSignal, size?: number): Promise<AudioProbe> {
+    size ??= (await stat(filePath)).size;
     if (size === 0) throw new AudioError('AUDIO_EMPTY', 'the file is empty (0 bytes)', { details: { path: filePath } });
     const result = await runProcess(
       this.config.FFPROBE_PATH,
@@ -78,7 +104,7 @@ export class AudioService {
         { publicFields: { format_name: formatName, has_video: hasVideo }, details: { path: filePath } },
       );
     }
-    if (formatName === 'wav') await this.assertWavComplete(filePath, size);
+    if (formatName === 'wav') await assertRiffComplete(filePath, size);
     const duration = Number(audio.duration ?? info.format?.duration);
     return {
       format_name: formatName,
@@ -88,31 +114,8 @@ export class AudioService {
       channels: audio.channels ?? 0,
       has_video: hasVideo,
       size_bytes: size,
+      probed_by: 'ffprobe',
     };
-  }
-
-  /**
-   * A RIFF/WAVE header states the file's size; ffmpeg silently decodes whatever is there, so a
-   * cut-off upload would otherwise be transcribed as if it were the whole recording.
-   * Streamed WAVs write 0 or 0xFFFFFFFF as the size when it was unknown: those are accepted.
-   */
-  private async assertWavComplete(filePath: string, size: number): Promise<void> {
-    const handle = await open(filePath, 'r');
-    try {
-      const header = Buffer.alloc(12);
-      const { bytesRead } = await handle.read(header, 0, 12, 0);
-      if (bytesRead < 12 || header.toString('ascii', 0, 4) !== 'RIFF' || header.toString('ascii', 8, 12) !== 'WAVE') return;
-      const declared = header.readUInt32LE(4) + 8;
-      if (declared > 8 && declared !== 0xffffffff + 8 && size < declared) {
-        throw new AudioError(
-          'AUDIO_TRUNCATED',
-          `the WAV file is truncated: its header declares ${declared} bytes but ${size} arrived`,
-          { publicFields: { declared_bytes: declared, size_bytes: size }, details: { path: filePath } },
-        );
-      }
-    } finally {
-      await handle.close();
-    }
   }
 
   /**
@@ -157,7 +160,7 @@ export class AudioService {
     // as samples, which shifts its frames); the duration is read from the header all the same.
     const header = await readWavHeader(outputPath);
     const duration = header.dataBytes / (header.sampleRate * header.blockAlign);
-    if (duration <= 0) throw new AudioError('AUDIO_DECODE_FAILED', 'the audio stream decoded to zero samples', { details: { input: inputPath, output: outputPath } });
+    if (duration <= 0) throw new AudioError('AUDIO_DECODE_FAILED', 'the audio stream decoded to zero samples: its audio data is damaged, or holds no sound', { details: { input: inputPath, output: outputPath } });
     const peak = /max_volume:\s*(-?[\d.]+|-inf) dB/.exec(result.stderr);
     return {
       path: outputPath,

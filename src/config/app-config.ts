@@ -22,6 +22,10 @@ import os from 'node:os';
 export const APP_ROLES = ['api', 'worker', 'all'] as const;
 export type AppRole = (typeof APP_ROLES)[number];
 
+/** How submissions are probed (INGEST_PROBE). */
+export const INGEST_PROBES = ['header', 'ffprobe'] as const;
+export type IngestProbe = (typeof INGEST_PROBES)[number];
+
 const toNumber = ({ value }: { value: unknown }) =>
   typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value.trim())) ? Number(value.trim()) : value;
 
@@ -126,6 +130,15 @@ export class AppConfig {
   @IsString()
   @IsNotEmpty()
   FFPROBE_PATH = 'ffprobe';
+
+  /**
+   * How a submission learns format, duration, channels and sample rate: `header` reads the
+   * container header in-process (music-metadata; WAV, MP3, FLAC, Ogg) and asks ffprobe only for
+   * what it cannot tell (other containers, video); `ffprobe` runs ffprobe on every submission
+   * (the previous behaviour, kept for comparison). The worker decodes the whole file either way.
+   */
+  @IsIn(INGEST_PROBES)
+  INGEST_PROBE: IngestProbe = 'header';
 
   /** Retries after the first attempt of a transcription job (stored in transcript_jobs.max_retries). */
   @Transform(toInt)

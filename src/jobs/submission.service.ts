@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { AudioService } from '../audio/audio.service.js';
 import { UrlFetcher } from '../audio/url-fetcher.js';
@@ -12,6 +12,13 @@ import type { SubmitJobDto, SubmitJobResponse } from './dto/submit-job.dto.js';
 import { JobError } from './jobs.errors.js';
 import { SubmitOptionsResolver } from './submit-options.js';
 import { safeFilename } from '../common/filename.js';
+
+/** Removes a temp upload; one that is not there any more is fine. */
+async function removeUpload(filePath: string): Promise<void> {
+  await unlink(filePath).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
+}
 
 /** An upload as multer's disk storage leaves it (TEMP_DIR/uploads). */
 export interface UploadedAudio {
@@ -62,7 +69,7 @@ export class SubmissionService {
     try {
       const resolved = await this.resolver.resolve(dto, engineFromPath);
       if (!upload) upload = await this.download(dto.audio_url!);
-      const probe = await this.audio.probe(upload.path);
+      const probe = await this.audio.probe(upload.path, undefined, upload.size);
       if (dto.multichannel && probe.channels < 2) {
         throw new JobError('INVALID_OPTION', `multichannel=true needs a recording with 2 or more channels; this one has ${probe.channels}`);
       }
@@ -72,7 +79,8 @@ export class SubmissionService {
       const audioKey = `audio/${transcriptId}/${filename}`;
       const engine = resolved.engine.id;
 
-      await this.storage.put(audioKey, upload.path, { contentType: upload.mimetype });
+      // The upload is ours and done with: local storage moves it into place instead of copying it.
+      await this.storage.put(audioKey, upload.path, { contentType: upload.mimetype, move: true, size_bytes: probe.size_bytes });
       try {
         await this.submitter.submit({
           jobId,
@@ -85,7 +93,7 @@ export class SubmissionService {
             sizeBytes: probe.size_bytes,
             durationSec: probe.duration_sec,
             language: dto.language ?? null,
-            metadata: { format: probe.format_name, codec: probe.codec, sample_rate: probe.sample_rate, channels: probe.channels, has_video: probe.has_video },
+            metadata: { format: probe.format_name, codec: probe.codec, sample_rate: probe.sample_rate, channels: probe.channels, has_video: probe.has_video, probed_by: probe.probed_by },
           },
           job: { engine, engineParams: resolved.engineParams, callbackUrl: resolved.callbackUrl },
           data: {
@@ -95,6 +103,7 @@ export class SubmissionService {
             options: resolved.options,
             multichannel: dto.multichannel ?? false,
             vadFilter: dto.vad_filter ?? true,
+            ...(probe.duration_sec !== null ? { claimedDurationSec: probe.duration_sec } : {}),
             ...(resolved.speakerRoles ? { speakerRoles: resolved.speakerRoles } : {}),
             ...(keyLabel ? { keyLabel } : {}),
           },
@@ -111,7 +120,8 @@ export class SubmissionService {
         message: `queued for transcription by ${engine} (${probe.duration_sec?.toFixed(1) ?? '?'} s of ${probe.codec} audio)`,
       };
     } finally {
-      if (upload) await rm(upload.path, { force: true });
+      // Usually gone already (moved into storage); unlink is one system call where rm is several.
+      if (upload) await removeUpload(upload.path);
     }
   }
 

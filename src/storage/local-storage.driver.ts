@@ -32,8 +32,9 @@ export class LocalStorageDriver implements StorageDriver {
    * @throws the source's own error when a stream source fails (nothing is stored)
    * @throws StorageError STORAGE_UNAVAILABLE when the file cannot be written
    */
-  async put(key: string, source: Readable | string, _meta: StoragePutMeta): Promise<{ size_bytes: number }> {
+  async put(key: string, source: Readable | string, meta: StoragePutMeta): Promise<{ size_bytes: number }> {
     const target = this.pathOf(key);
+    if (typeof source === 'string' && meta.move) return this.moveIn(key, source, target, meta.size_bytes);
     // Write to a sibling temp file and rename: readers never see a half-written object.
     const partial = `${target}.${randomUUID()}.part`;
     let failed: () => 'source' | 'file' | undefined = () => undefined;
@@ -50,6 +51,32 @@ export class LocalStorageDriver implements StorageDriver {
     } catch (err) {
       await rm(partial, { force: true });
       if (failed() === 'source') throw err;
+      const { code, message } = err as NodeJS.ErrnoException;
+      throw storageUnavailable('storing', { driver: this.name, root: this.root, key, error: code ? `${code}: ${message}` : message }, err);
+    }
+  }
+
+  /**
+   * Takes a file the caller is done with: one rename when DATA_DIR and the file share a file
+   * system (no bytes copied; a rename is atomic, so readers never see half an object), else the
+   * copy-and-rename of put() (EXDEV), the source left for the caller to remove.
+   * @param sizeBytes the file's size when the caller knows it, saving a stat.
+   */
+  private async moveIn(key: string, source: string, target: string, sizeBytes?: number): Promise<{ size_bytes: number }> {
+    try {
+      const size = sizeBytes ?? (await stat(source)).size;
+      await mkdir(path.dirname(target), { recursive: true });
+      try {
+        await rename(source, target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+        return await this.put(key, source, { contentType: '' });
+      }
+      return { size_bytes: size };
+    } catch (err) {
+      // A key's directory is made for it (audio/<transcript id>/): a failed move leaves none behind.
+      await rmdir(path.dirname(target)).catch(() => undefined);
+      if (err instanceof StorageError) throw err;
       const { code, message } = err as NodeJS.ErrnoException;
       throw storageUnavailable('storing', { driver: this.name, root: this.root, key, error: code ? `${code}: ${message}` : message }, err);
     }

@@ -8,10 +8,17 @@ export interface StoragePutMeta {
   contentType: string;
   /**
    * Exact length of a stream source in bytes, when the caller knows it: a stream that turns out
-   * longer or shorter is refused and nothing is stored. Ignored for file-path sources (their size
-   * is read from the file).
+   * longer or shorter is refused and nothing is stored. For file-path sources it is only used
+   * as the size a moved file (`move`) has; otherwise their size is read from the file.
    */
   size_bytes?: number;
+  /**
+   * For a file-path source: the caller is done with the file, so the driver may take it instead
+   * of copying it. The local driver renames it into place (a copy, then removal, across file
+   * systems); object stores upload it as usual and leave it. The caller still removes whatever
+   * is left at the path afterwards.
+   */
+  move?: boolean;
 }
 
 /** One stored object as listed by `listWithDates`. */
@@ -35,8 +42,8 @@ export interface StorageDriver {
   /** `local` or `minio`. */
   readonly name: string;
   /**
-   * Streams `source` (a readable stream or a local file path) into the object `key`.
-   * Never buffers the whole object in memory; a failed write leaves no partial object.
+   * Streams `source` (a readable stream or a local file path) into the object `key`
+   * (`meta.move`: the file may be moved rather than copied). Never buffers the whole object in memory; a failed write leaves no partial object.
    * @returns the stored size in bytes.
    * @throws the source's own error, or an Error for a stream of the wrong `size_bytes` (nothing stored)
    * @throws StorageError STORAGE_UNAVAILABLE when the store fails

@@ -81,6 +81,13 @@ interface TranscriptionJobBase {
   keyLabel?: string;
   /** Speaker-roles post-processing, applied to the final result. */
   speakerRoles?: SpeakerRolesRequest;
+  /**
+   * Seconds the container claimed at submission (header or ffprobe); the intake compares the
+   * decoded length with it and warns when the recording turns out shorter (cut off).
+   */
+  claimedDurationSec?: number;
+  /** Warnings of the intake (e.g. a truncated recording), carried to the merge step and added to the result. */
+  intakeWarnings?: string[];
 }
 
 /** First step: intake, then one engine call (short audio) or split into chunk jobs (long or multichannel audio). */
@@ -174,6 +181,8 @@ export interface TranscriptionJobResult {
   segments_count: number;
   /** Seconds. */
   duration: number;
+  /** Warnings of the intake, when there were any (a recording shorter than its header claims); also in the result's `warnings`. */
+  warnings?: string[];
 }
 
 /** Stages a job moves through; `progress` ranges per stage are documented in JobProgress. */

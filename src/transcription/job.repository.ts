@@ -53,12 +53,28 @@ export class JobRepository {
     private readonly transcripts: TranscriptsService,
   ) {}
 
-  /** Inserts the `queued` transcript and its job row in one transaction. */
+  /**
+   * Inserts the `queued` transcript and its job row in one statement: a data-modifying CTE is
+   * one transaction and one round trip to Postgres (no BEGIN/COMMIT, no SELECT-before-INSERT of
+   * an entity save); the foreign key is checked at the end of the statement, when both rows exist.
+   * Columns as in migrations/1763780000000-InitialSchema.ts; both rows' other columns take their defaults.
+   * @throws the driver's error (nothing is written then)
+   */
   async create(transcript: NewTranscript, job: NewJobRow): Promise<void> {
-    await this.jobs.manager.transaction(async (manager) => {
-      await this.transcripts.create(transcript, manager);
-      await manager.getRepository(TranscriptJobEntity).insert({ ...job, engineParams: job.engineParams as QueryDeepPartialEntity<Record<string, unknown>>, transcriptId: transcript.id, attempts: 0 });
-    });
+    await this.jobs.manager.query(
+      `WITH transcript AS (
+         INSERT INTO transcripts (id, session_id, filename, audio_key, mime_type, size_bytes, duration_sec, language, status, metadata)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9::jsonb)
+         RETURNING id
+       )
+       INSERT INTO transcript_jobs (transcript_id, job_id, engine, engine_params, callback_url, attempts, max_retries)
+       SELECT id, $10, $11, $12::jsonb, $13, 0, $14 FROM transcript`,
+      [
+        transcript.id, transcript.sessionId, transcript.filename, transcript.audioKey, transcript.mimeType, transcript.sizeBytes, transcript.durationSec, transcript.language,
+        JSON.stringify(transcript.metadata),
+        job.jobId, job.engine, JSON.stringify(job.engineParams), job.callbackUrl, job.maxRetries,
+      ],
+    );
   }
 
   /** Deletes a job row and its transcript (a rolled-back submission, or DELETE of a finished job). */

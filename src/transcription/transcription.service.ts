@@ -5,7 +5,7 @@ import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage.driver.js
 import { TempWorkspaceService } from '../storage/temp-workspace.service.js';
 import { AttemptFailure } from './failure.js';
 import { engineForAttempt, type ChunkJobResult, type JobProgress, type MergeStepData, type TranscribeStepData, type TranscriptionJobResult } from './job-catalog.js';
-import { JobLifecycle, type AttemptRef } from './job-lifecycle.service.js';
+import { JobLifecycle, type AttemptRef, type CompletionFacts } from './job-lifecycle.service.js';
 import { guardResult, LongAudioPipeline, type SplitPlan } from './long-audio/long-audio.pipeline.js';
 import { mapChunkResult } from './long-audio/time-map.js';
 import type { TranscriptionResult } from '../engines/engine.spec.js';
@@ -17,6 +17,27 @@ export interface TranscriptionAttempt extends AttemptRef {
   reportProgress(progress: JobProgress): Promise<void>;
   /** Appends a line to the job's own log (BullMQ job log). */
   log(line: string): Promise<void>;
+}
+
+/**
+ * A recording that decodes to clearly less than its container claimed was cut off (an upload
+ * interrupted, a file copied before it was finished); ffmpeg decodes what is there without
+ * complaint. Tolerance: 1 s or 5 % of the claim, whichever is more, because some claims are
+ * estimates (an MP3 without a Xing header: from its first frame's bitrate and the file size).
+ * @param claimedSec the container's claim at submission (seconds), if any.
+ * @param decodedSec seconds of 16 kHz mono audio the intake decoded.
+ * @returns a warning that names both durations, or null.
+ */
+export function truncationWarning(claimedSec: number | undefined, decodedSec: number): string | null {
+  if (claimedSec === undefined || !Number.isFinite(claimedSec) || claimedSec <= 0) return null;
+  if (claimedSec - decodedSec <= Math.max(1, 0.05 * claimedSec)) return null;
+  return `the recording looks truncated: its header claims ${claimedSec.toFixed(1)} s but only ${decodedSec.toFixed(1)} s of audio could be decoded; the transcript covers those ${decodedSec.toFixed(1)} s`;
+}
+
+/** The result with `warnings` appended (each once). */
+function addWarnings(result: TranscriptionResult, warnings: string[]): TranscriptionResult {
+  const missing = warnings.filter((w) => !result.warnings.includes(w));
+  return missing.length ? { ...result, warnings: [...result.warnings, ...missing] } : result;
 }
 
 /** How the first step ended: transcribed in one engine call, or split into chunk jobs. */
@@ -62,15 +83,24 @@ export class TranscriptionService {
       const input = workspace.file('input');
       await this.storage.download(data.audioKey, input);
       await progress({ progress: 2, stage: 'intake', message: 'decoding to 16 kHz mono' });
-      const channels = data.multichannel ? (await this.audio.probe(input, signal)).channels : 1;
+      // The submission only read the header: ffprobe gives the authoritative channel count.
+      const channels = data.multichannel ? (await this.audio.ffprobe(input, signal)).channels : 1;
       const normalized = await this.audio.normalize(input, workspace.file('audio.wav'), { signal });
+      const truncated = truncationWarning(data.claimedDurationSec, normalized.duration_sec);
+      if (truncated) await attempt.log(truncated);
+      const intakeWarnings = truncated ? [truncated] : [];
+      const withIntake = (plan: SplitPlan): SplitPlan => (intakeWarnings.length ? { ...plan, merge: { ...plan.merge, intakeWarnings } } : plan);
+      const completed = async (result: TranscriptionResult, facts: CompletionFacts): Promise<TranscribeOutcome> => {
+        const summary = await this.lifecycle.completed(attempt, data, addWarnings(result, intakeWarnings), facts);
+        return { kind: 'completed', summary: intakeWarnings.length ? { ...summary, warnings: intakeWarnings } : summary };
+      };
 
       if (data.multichannel) {
         // Each channel is cut at pauses and transcribed on its own (one speaker per channel).
         await progress({ progress: 5, stage: 'splitting', message: 'cutting each channel into chunks' });
         const plan = await this.pipeline.split({ jobId, data, engine, signal }, workspace, input, normalized, Math.max(1, channels));
         await attempt.log(plan.summary);
-        return { kind: 'split', plan };
+        return { kind: 'split', plan: withIntake(plan) };
       }
 
       await progress({ progress: 3, stage: 'intake', message: 'finding speech (Silero VAD)' });
@@ -81,7 +111,7 @@ export class TranscriptionService {
         // Nothing to transcribe: no engine call (Whisper hallucinates on exactly this audio).
         await progress({ progress: 90, stage: 'saving', message: 'no speech found; saving an empty transcript' });
         const empty = { text: '', language: data.options.task === 'translate' ? 'en' : (data.options.language ?? null), duration_sec: duration, segments: [], warnings: [`no speech detected in ${duration.toFixed(1)} s of audio (Silero VAD); the engine was not called`], engine: { id: engine.id, model: null } };
-        return { kind: 'completed', summary: await this.lifecycle.completed(attempt, data, empty, { processingSec: (Date.now() - started) / 1000, speechSec: 0, engineSec: 0 }) };
+        return completed(empty, { processingSec: (Date.now() - started) / 1000, speechSec: 0, engineSec: 0 });
       }
 
       const speechOnly = data.vadFilter !== false && !engine.capabilities.whole_file;
@@ -93,7 +123,7 @@ export class TranscriptionService {
           await progress({ progress: 5, stage: 'splitting', message: `cutting ${chunks.length} speech-only chunks` });
           const plan = await this.pipeline.splitSpeech({ jobId, data, engine }, workspace, normalized, { chunks, speechSec });
           await attempt.log(plan.summary);
-          return { kind: 'split', plan };
+          return { kind: 'split', plan: withIntake(plan) };
         }
         const chunk = chunks[0];
         const file = workspace.file('speech.wav');
@@ -104,7 +134,7 @@ export class TranscriptionService {
         await progress({ progress: 5, stage: 'splitting', message: 'finding pauses and cutting chunks' });
         const plan = await this.pipeline.split({ jobId, data, engine, signal }, workspace, input, normalized, 0);
         await attempt.log(plan.summary);
-        return { kind: 'split', plan: { ...plan, merge: { ...plan.merge, guardRegions: regions, speechSec, engineSec: duration } } };
+        return { kind: 'split', plan: withIntake({ ...plan, merge: { ...plan.merge, guardRegions: regions, speechSec, engineSec: duration } }) };
       }
 
       await progress({ progress: 10, stage: 'transcribing', message: `transcribing with ${engine.id}` });
@@ -127,8 +157,7 @@ export class TranscriptionService {
       // Speech-only audio is mapped back onto the recording's timeline; audio that held non-speech is guarded.
       const result = mapBack ? guardResult(mapBack(raw)) : guardResult(raw, regions);
       await progress({ progress: 90, stage: 'saving', message: 'saving transcript' });
-      const summary = await this.lifecycle.completed(attempt, data, result, { processingSec: (Date.now() - started) / 1000, speechSec, engineSec: audio.duration_sec });
-      return { kind: 'completed', summary };
+      return await completed(result, { processingSec: (Date.now() - started) / 1000, speechSec, engineSec: audio.duration_sec });
     } catch (err) {
       throw await this.fail(attempt, data, err);
     } finally {
@@ -145,11 +174,12 @@ export class TranscriptionService {
     try {
       await this.lifecycle.attemptStarted(attempt, data, data.chunkEngine);
       await attempt.reportProgress({ progress: 90, stage: 'merging', chunks_done: total, chunks_total: total, worker_id: WORKER_ID, message: `merging ${total} chunks` });
-      const merged = this.pipeline.merge(data, childResults);
+      const intakeWarnings = data.intakeWarnings ?? [];
+      const merged = addWarnings(this.pipeline.merge(data, childResults), intakeWarnings);
       await attempt.reportProgress({ progress: 95, stage: 'saving', chunks_done: total, chunks_total: total, worker_id: WORKER_ID, message: 'saving transcript' });
       const summary = await this.lifecycle.completed(attempt, data, merged, { chunks: total, speechSec: data.speechSec, engineSec: data.engineSec });
       await this.pipeline.removeChunkObjects(attempt.jobId);
-      return summary;
+      return intakeWarnings.length ? { ...summary, warnings: intakeWarnings } : summary;
     } catch (err) {
       throw await this.fail(attempt, data, err);
     }

@@ -34,8 +34,11 @@ export interface JobStatusView {
   /** Pieces (chunks × channels) transcribed so far and in total, when the recording was split. */
   chunks_done?: number;
   chunks_total?: number;
-  /** Present once completed. `duration` in seconds, 3 decimals. */
-  result?: { segments_count: number; duration: number };
+  /**
+   * Present once completed. `duration` in seconds, 3 decimals; `warnings` only when the intake found a
+   * problem with the recording (one shorter than its header claims), while Redis still holds the job.
+   */
+  result?: { segments_count: number; duration: number; warnings?: string[] };
   /** Present once failed or cancelled: the last error (code, message, retryable, attempt; JOB_CANCELLED when cancelled). */
   error?: Record<string, unknown>;
   /** SSE only, while the job waits: whole jobs (`jobs_ahead`) or other jobs' chunks (`chunks_ahead`) that run before it. */

@@ -52,7 +52,11 @@ export class JobStatusSchema {
   @ApiProperty() message!: string;
   @ApiPropertyOptional({ description: 'pieces (chunks × channels) transcribed so far' }) chunks_done?: number;
   @ApiPropertyOptional() chunks_total?: number;
-  @ApiPropertyOptional({ example: { segments_count: 4, duration: 11 } }) result?: Record<string, number>;
+  @ApiPropertyOptional({
+    description: 'once completed: segments_count, duration (seconds), and warnings when the intake found the recording shorter than its header claimed',
+    example: { segments_count: 4, duration: 11 },
+  })
+  result?: Record<string, unknown>;
   @ApiPropertyOptional({ example: { code: 'ENGINE_UNAVAILABLE', message: 'connect ECONNREFUSED', retryable: true, attempt: 4, final: true } }) error?: Record<string, unknown>;
 }
 
