@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import parseRange from 'range-parser';
 import type { Readable } from 'node:stream';
 import { publicErrorOf } from '../common/gateway-error.js';
+import { servedMediaType } from '../common/media-type.js';
 import { AppConfig } from '../config/app-config.js';
 import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage.driver.js';
 import type { JobProgress, JobStage, JobStatus } from '../transcription/job-catalog.js';
@@ -24,6 +25,7 @@ const BULL_TO_STATUS: Record<string, JobStatus> = {
 /** The stored upload of a job, or a byte range of it. */
 export interface AudioFile {
   stream: Readable;
+  /** What the gateway detected (`servedMediaType`): `audio/*`, `video/*` or `application/octet-stream`. */
   mimeType: string;
   filename: string;
   /** Bytes of the whole file. */
@@ -156,7 +158,8 @@ export class JobQueryService {
     const t = row.transcript;
     if (!t.audioKey || !(await this.storage.exists(t.audioKey))) throw new JobError('AUDIO_GONE', 'the audio of this job is no longer stored');
     const size = await this.storage.size(t.audioKey);
-    const mimeType = t.mimeType ?? 'application/octet-stream';
+    // The type the gateway detected, never the uploader's declaration (docs/security.md).
+    const mimeType = servedMediaType(t.metadata);
     const ranges = range && size > 0 ? parseRange(size, range, { combine: true }) : -2;
     if (ranges === -1) throw new JobError('RANGE_NOT_SATISFIABLE', `the range ${range} is outside the ${size}-byte audio`, { size });
     if (ranges !== -2 && ranges.type === 'bytes' && ranges.length === 1) {
