@@ -4,7 +4,7 @@ import { AppConfig } from '../config/app-config.js';
 import { runProcess } from '../common/process.js';
 import { AudioError, toolMessage } from './audio.errors.js';
 import { parseSilencedetect, type Silence } from './silences.js';
-import { readWavHeader } from './wav.js';
+import { assertDecodableIfWav, readWavHeader } from './wav.js';
 
 /** What ffprobe says about an input file. */
 export interface AudioProbe {
@@ -50,11 +50,14 @@ export class AudioService {
    * Validates that `filePath` holds decodable audio and describes it.
    *
    * @throws AudioError AUDIO_EMPTY (0 bytes), AUDIO_UNREADABLE (ffprobe cannot parse it),
-   *   AUDIO_NO_STREAM (no audio stream), AUDIO_TRUNCATED (a WAV shorter than its header declares).
+   *   AUDIO_NO_STREAM (no audio stream), AUDIO_TRUNCATED (a WAV shorter than its header declares),
+   *   AUDIO_UNSUPPORTED_FORMAT / AUDIO_NO_SAMPLES (a WAV header no decoder can use, see wav.ts).
    */
   async probe(filePath: string, signal?: AbortSignal): Promise<AudioProbe> {
     const { size } = await stat(filePath);
     if (size === 0) throw new AudioError('AUDIO_EMPTY', 'the file is empty (0 bytes)', { details: { path: filePath } });
+    // Header-only checks before the container probe: a WAV no decoder can read is refused with the reason.
+    await assertDecodableIfWav(filePath);
     const result = await runProcess(
       this.config.FFPROBE_PATH,
       ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', filePath],

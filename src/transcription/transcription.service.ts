@@ -1,5 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { AudioService } from '../audio/audio.service.js';
+import { assertWithinDurationLimit } from '../audio/duration-limit.js';
+import { AppConfig } from '../config/app-config.js';
 import { EngineRegistry } from '../engines/engine-registry.js';
 import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage.driver.js';
 import { TempWorkspaceService } from '../storage/temp-workspace.service.js';
@@ -39,6 +41,7 @@ export type TranscribeOutcome =
 @Injectable()
 export class TranscriptionService {
   constructor(
+    private readonly config: AppConfig,
     private readonly engines: EngineRegistry,
     private readonly audio: AudioService,
     private readonly workspaces: TempWorkspaceService,
@@ -63,7 +66,11 @@ export class TranscriptionService {
       await this.storage.download(data.audioKey, input);
       await progress({ progress: 2, stage: 'intake', message: 'decoding to 16 kHz mono' });
       const channels = data.multichannel ? (await this.audio.probe(input, signal)).channels : 1;
-      const normalized = await this.audio.normalize(input, workspace.file('audio.wav'), { signal });
+      // Decoding stops one second past MAX_AUDIO_DURATION_SECONDS: a container that under-declared
+      // its length is refused without writing hours of PCM first.
+      const limit = this.config.MAX_AUDIO_DURATION_SECONDS;
+      const normalized = await this.audio.normalize(input, workspace.file('audio.wav'), { signal, ...(limit > 0 ? { endSec: limit + 1 } : {}) });
+      assertWithinDurationLimit(normalized.duration_sec, limit, true);
 
       if (data.multichannel) {
         // Each channel is cut at pauses and transcribed on its own (one speaker per channel).
