@@ -5,6 +5,7 @@ import { publicErrorOf } from '../common/gateway-error.js';
 import { servedMediaType } from '../common/media-type.js';
 import { AppConfig } from '../config/app-config.js';
 import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage.driver.js';
+import { publicFailedReason } from '../transcription/failure.js';
 import type { JobProgress, JobStage, JobStatus } from '../transcription/job-catalog.js';
 import { JobRepository } from '../transcription/job.repository.js';
 import { TranscriptionQueue, type QueuedJobState } from '../transcription/transcription.queue.js';
@@ -70,7 +71,7 @@ export class JobQueryService {
       ...(p.chunks_total !== undefined && status === 'processing' ? { chunks_done: p.chunks_done ?? 0, chunks_total: p.chunks_total } : {}),
     };
     if (status === 'queued' && q.attemptsMade > 0) {
-      view.message = `waiting to retry (attempt ${q.attemptsMade + 1} of ${q.attempts}) after: ${q.failedReason ?? 'an error'}`;
+      view.message = `waiting to retry (attempt ${q.attemptsMade + 1} of ${q.attempts}) after: ${publicFailedReason(q.failedReason)}`;
     } else if (status === 'queued') {
       view.message = 'waiting for a worker';
     }
@@ -81,8 +82,8 @@ export class JobQueryService {
     if (status === 'failed') {
       // The recorded failure says what failed in the user's words; BullMQ's reason may name internal queue keys.
       const error = publicErrorOf(await this.repository.errorDetails(jobId));
-      view.message = `transcription failed: ${typeof error?.message === 'string' ? error.message : (q.failedReason ?? 'unknown error')}`;
-      view.error = error ?? { message: q.failedReason };
+      view.message = `transcription failed: ${typeof error?.message === 'string' ? error.message : publicFailedReason(q.failedReason)}`;
+      view.error = error ?? { message: publicFailedReason(q.failedReason) };
     }
     return view;
   }
