@@ -7,6 +7,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module.js';
 import { ConfigValidationError, parseEnv, AppConfig } from './config/app-config.js';
 import { corsOptions } from './auth/cors.js';
+import { uploadIdleTimeout } from './common/upload-idle-timeout.js';
 import { buildEngines } from './engines/engines.module.js';
 import { createPinoLogger, GatewayLogger, parseLogLevel } from './common/logger.js';
 import type { TranscriptionEngine } from './engines/engine.spec.js';
@@ -45,6 +46,8 @@ export async function createApp(config: AppConfig, engines: TranscriptionEngine[
   const server = app.getHttpAdapter().getHttpServer() as Server;
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
+  // A stalled upload is dropped after UPLOAD_IDLE_TIMEOUT seconds without a byte (its temp file removed by multer).
+  app.use(uploadIdleTimeout(config.UPLOAD_IDLE_TIMEOUT));
   const cors = corsOptions(config);
   if (cors !== false) app.enableCors(cors);
   app.useGlobalPipes(
