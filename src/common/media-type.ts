@@ -52,12 +52,14 @@ const CONTAINER_TYPES: ReadonlyArray<readonly [names: readonly string[], audio: 
 
 /**
  * The `Content-Type` the gateway serves a stored upload with: derived from the container it
- * detected at submit (`metadata.format_name`, `metadata.has_video`), always an `audio/*` or
+ * detected at submit (the transcript's `metadata.format`, the probe's container name, and
+ * `metadata.has_video`), always an `audio/*` or
  * `video/*` type, else `application/octet-stream`. Never the uploader's declaration: a file
  * declared `text/html` must not render as a page on the gateway's origin.
  */
 export function servedMediaType(metadata: Readonly<Record<string, unknown>> | null | undefined): string {
-  const format = typeof metadata?.format_name === 'string' ? metadata.format_name.toLowerCase() : '';
+  const detected = metadata?.format ?? metadata?.format_name;
+  const format = typeof detected === 'string' ? detected.toLowerCase() : '';
   const names = format.split(/[,/\s]+/).filter(Boolean);
   const video = metadata?.has_video === true;
   for (const [aliases, audioType, videoType] of CONTAINER_TYPES) {

@@ -74,6 +74,7 @@ describe('media types', () => {
   });
 
   it('serves what was detected (ffprobe or music-metadata names), never a declared text/html', () => {
+    expect(servedMediaType({ format: 'wav', codec: 'pcm_s16le', has_video: false })).toBe('audio/wav');
     expect(servedMediaType({ format_name: 'wav' })).toBe('audio/wav');
     expect(servedMediaType({ format_name: 'WAVE' })).toBe('audio/wav');
     expect(servedMediaType({ format_name: 'mov,mp4,m4a,3gp,3g2,mj2', has_video: true })).toBe('video/mp4');
