@@ -8,6 +8,7 @@ import { AppModule } from './app.module.js';
 import { ConfigValidationError, parseEnv, AppConfig } from './config/app-config.js';
 import { IS_PUBLIC } from './auth/api-key.guard.js';
 import { corsOptions } from './auth/cors.js';
+import { uploadIdleTimeout } from './common/upload-idle-timeout.js';
 import { buildEngines } from './engines/engines.module.js';
 import { createValidationPipe } from './common/request-validation.js';
 import { createPinoLogger, GatewayLogger, parseLogLevel } from './common/logger.js';
@@ -47,6 +48,8 @@ export async function createApp(config: AppConfig, engines: TranscriptionEngine[
   const server = app.getHttpAdapter().getHttpServer() as Server;
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
+  // A stalled upload is dropped after UPLOAD_IDLE_TIMEOUT seconds without a byte (its temp file removed by multer).
+  app.use(uploadIdleTimeout(config.UPLOAD_IDLE_TIMEOUT));
   const cors = corsOptions(config);
   if (cors !== false) app.enableCors(cors);
   // Every validation failure is one 400 VALIDATION_FAILED whose message is one string.

@@ -11,11 +11,17 @@ export type AudioErrorCode =
   /** The file ends before its own header says it should (a cut-off upload). */
   | 'AUDIO_TRUNCATED'
   /** ffmpeg failed to decode the audio stream to 16 kHz mono PCM. */
-  | 'AUDIO_DECODE_FAILED';
+  | 'AUDIO_DECODE_FAILED'
+  /** A WAV whose header declares a format no decoder handles (unknown format tag, 0 bits per sample, a sample rate outside 1–768 kHz). */
+  | 'AUDIO_UNSUPPORTED_FORMAT'
+  /** A well-formed container that holds no audio samples (a WAV that is only a header). */
+  | 'AUDIO_NO_SAMPLES'
+  /** Longer than MAX_AUDIO_DURATION_SECONDS. */
+  | 'AUDIO_TOO_LONG';
 
 /**
  * HTTP status of each code. 400: nothing was sent. 415: what was sent is not audio the gateway
- * can read. 422: it is audio, but broken.
+ * can read. 422: it is audio, but broken. 413: it is audio, but longer than the gateway accepts.
  */
 export const AUDIO_ERROR_STATUS: Readonly<Record<AudioErrorCode, number>> = {
   AUDIO_EMPTY: 400,
@@ -23,6 +29,9 @@ export const AUDIO_ERROR_STATUS: Readonly<Record<AudioErrorCode, number>> = {
   AUDIO_NO_STREAM: 415,
   AUDIO_TRUNCATED: 422,
   AUDIO_DECODE_FAILED: 422,
+  AUDIO_UNSUPPORTED_FORMAT: 422,
+  AUDIO_NO_SAMPLES: 422,
+  AUDIO_TOO_LONG: 413,
 };
 
 /** What every AudioError tells the caller the gateway accepts (public field `accepted`). */

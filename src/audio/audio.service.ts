@@ -5,7 +5,7 @@ import { runProcess } from '../common/process.js';
 import { AudioError, toolMessage } from './audio.errors.js';
 import { parseSilencedetect, type Silence } from './silences.js';
 import { assertRiffComplete, readHeader } from './header-probe.js';
-import { readWavHeader } from './wav.js';
+import { assertDecodableIfWav, readWavHeader } from './wav.js';
 
 /** What a submission's probe says about an input file (ffprobe's names, whichever read it). */
 export interface AudioProbe {
@@ -63,11 +63,13 @@ export class AudioService {
   async probe(filePath: string, signal?: AbortSignal, sizeBytes?: number): Promise<AudioProbe> {
     const size = sizeBytes ?? (await stat(filePath)).size;
     if (size === 0) throw new AudioError('AUDIO_EMPTY', 'the file is empty (0 bytes)', { details: { path: filePath } });
+    // Header-only checks first, whichever probe runs: a WAV no decoder can read is refused with the reason.
+    await assertDecodableIfWav(filePath);
     if (this.config.INGEST_PROBE === 'header') {
       const header = await readHeader(filePath, size);
       if (header) return { ...header, has_video: false, size_bytes: size, probed_by: 'header' };
     }
-    return this.ffprobe(filePath, signal, size);
+    return this.ffprobe(filePath, signal, size, false);
   }
 
   /**
@@ -75,12 +77,15 @@ export class AudioService {
    * authoritative reading for every container ffmpeg knows, video included.
    *
    * @param size bytes of the file, when the caller has stat'ed it already.
+   * @param checkWav run wav.ts's header checks first (false when `probe` already did).
    * @throws AudioError AUDIO_EMPTY (0 bytes), AUDIO_UNREADABLE (ffprobe cannot parse it),
-   *   AUDIO_NO_STREAM (no audio stream), AUDIO_TRUNCATED (a WAV shorter than its header declares).
+   *   AUDIO_NO_STREAM (no audio stream), AUDIO_TRUNCATED (a WAV shorter than its header declares),
+   *   AUDIO_UNSUPPORTED_FORMAT / AUDIO_NO_SAMPLES (a WAV header no decoder can use, see wav.ts).
    */
-  async ffprobe(filePath: string, signal?: AbortSignal, size?: number): Promise<AudioProbe> {
+  async ffprobe(filePath: string, signal?: AbortSignal, size?: number, checkWav = true): Promise<AudioProbe> {
     size ??= (await stat(filePath)).size;
     if (size === 0) throw new AudioError('AUDIO_EMPTY', 'the file is empty (0 bytes)', { details: { path: filePath } });
+    if (checkWav) await assertDecodableIfWav(filePath);
     const result = await runProcess(
       this.config.FFPROBE_PATH,
       ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', filePath],

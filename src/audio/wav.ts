@@ -144,6 +144,87 @@ async function walk(src: ByteSource, path: string | undefined): Promise<WavHeade
 }
 
 /**
+ * WAVE format tags that ffmpeg's WAV demuxer maps to a decoder (libavformat riff.c,
+ * `ff_codec_wav_tags`: the audio formats seen in practice). A tag outside this table is decoded by
+ * nothing: ffprobe names the codec `unknown` and only the worker's decode would fail.
+ */
+const DECODABLE_FORMAT_TAGS: ReadonlyMap<number, string> = new Map([
+  [0x0001, 'PCM'], [0x0002, 'MS ADPCM'], [0x0003, 'IEEE float'], [0x0006, 'A-law'], [0x0007, 'µ-law'],
+  [0x0010, 'OKI ADPCM'], [0x0011, 'IMA ADPCM'], [0x0017, 'OKI ADPCM'], [0x0020, 'Yamaha ADPCM'],
+  [0x0022, 'TrueSpeech'], [0x0031, 'GSM 6.10'], [0x0032, 'MSN audio'], [0x0038, 'AMR-NB'], [0x0040, 'G.721 ADPCM'], [0x0042, 'G.723.1'],
+  [0x0045, 'G.726 ADPCM'], [0x0050, 'MPEG audio'], [0x0055, 'MPEG layer 3'], [0x0061, 'Duck DK4 ADPCM'],
+  [0x0062, 'Duck DK3 ADPCM'], [0x0064, 'G.726 ADPCM'], [0x0069, 'IMA ADPCM'], [0x0075, 'Voxware RT29'], [0x0083, 'G.729'],
+  [0x0092, 'AC-3'], [0x00ff, 'AAC'], [0x0130, 'Sipro'], [0x0160, 'WMA v1'], [0x0161, 'WMA v2'],
+  [0x0162, 'WMA Pro'], [0x0163, 'WMA Lossless'], [0x0200, 'Creative ADPCM'], [0x0270, 'ATRAC3'],
+  [0x0401, 'Intel Music Coder'], [0x1500, 'G.729'], [0x1600, 'AAC'], [0x1602, 'AAC LATM'], [0x2000, 'AC-3'],
+  [0x2001, 'DTS'], [0x4143, 'AAC'], [0x566f, 'Vorbis'], [0x674f, 'Vorbis'], [0x6750, 'Vorbis'],
+  [0x6751, 'Vorbis'], [0x706d, 'AAC'], [0xa100, 'G.723.1'], [0xa106, 'AAC'], [0xa109, 'Speex'], [0xf1ac, 'FLAC'],
+]);
+
+/** Uncompressed tags: their samples are read as they are, so the bits per sample must be a PCM width. */
+const UNCOMPRESSED_BITS: ReadonlyMap<number, readonly number[]> = new Map([
+  [0x0001, [8, 16, 24, 32, 64]],
+  [0x0003, [32, 64]],
+  [0x0006, [8]],
+  [0x0007, [8]],
+]);
+
+/** Sample rates a WAV may declare, Hz: below 1 kHz nothing is speech; above 768 kHz no converter is built for it. */
+export const WAV_SAMPLE_RATE_RANGE_HZ = { min: 1_000, max: 768_000 } as const;
+
+/**
+ * Checks that a WAV header describes audio a decoder can turn into samples: a format tag ffmpeg
+ * decodes, a PCM width of bits per sample for uncompressed formats, a sample rate within
+ * {@link WAV_SAMPLE_RATE_RANGE_HZ}, and at least one whole sample frame after the header.
+ *
+ * Reads only the header's fields: cheap, for submit time, so such files get a 422 at once
+ * instead of a 202 and a failure in the worker.
+ *
+ * @throws AudioError AUDIO_UNSUPPORTED_FORMAT (422) naming the field, the value and what is
+ *   accepted; AUDIO_NO_SAMPLES (422) for a header without samples.
+ */
+export function assertDecodableWav(header: WavHeader): void {
+  const unsupported = (message: string, fields: Record<string, unknown>) =>
+    new AudioError('AUDIO_UNSUPPORTED_FORMAT', message, { publicFields: fields });
+  const tag = `0x${header.formatTag.toString(16).padStart(4, '0')}`;
+  if (!DECODABLE_FORMAT_TAGS.has(header.formatTag)) {
+    throw unsupported(`the WAV header declares format tag ${tag}, which no decoder handles; accepted: PCM (0x0001), IEEE float (0x0003), A-law, µ-law, ADPCM and the compressed formats ffmpeg reads from WAV`, { format_tag: tag });
+  }
+  const widths = UNCOMPRESSED_BITS.get(header.formatTag);
+  if (widths && !widths.includes(header.bitsPerSample)) {
+    const name = DECODABLE_FORMAT_TAGS.get(header.formatTag)!;
+    throw unsupported(`the WAV header declares ${header.bitsPerSample} bits per sample for ${name}; accepted: ${widths.join(', ')}`, { bits_per_sample: header.bitsPerSample });
+  }
+  const { min, max } = WAV_SAMPLE_RATE_RANGE_HZ;
+  if (header.sampleRate < min || header.sampleRate > max) {
+    throw unsupported(`the WAV header declares a sample rate of ${header.sampleRate} Hz; accepted: ${min}–${max} Hz`, { sample_rate: header.sampleRate });
+  }
+  if (header.dataBytes === 0) {
+    throw new AudioError('AUDIO_NO_SAMPLES', 'the WAV file holds no audio samples (its data chunk is empty: a header only); send a recording with at least one sample', {
+      publicFields: { data_bytes: 0 },
+    });
+  }
+}
+
+/**
+ * {@link assertDecodableWav} for a file that may or may not be a WAV: a file that is not
+ * RIFF/WAVE, or whose header cannot be walked, passes (the container probe then judges it, with
+ * its own message); a readable WAV header must pass assertDecodableWav.
+ *
+ * @throws AudioError AUDIO_UNSUPPORTED_FORMAT / AUDIO_NO_SAMPLES; fs errors as they are.
+ */
+export async function assertDecodableIfWav(path: string): Promise<void> {
+  let header: WavHeader;
+  try {
+    header = await readWavHeader(path);
+  } catch (err) {
+    if (err instanceof AudioError) return;
+    throw err;
+  }
+  assertDecodableWav(header);
+}
+
+/**
  * The canonical 44-byte header of a 16-bit PCM (s16le) WAV holding `dataBytes` bytes of samples,
  * as ffmpeg writes it with `-c:a pcm_s16le -fflags +bitexact`: `RIFF`, `fmt ` (16 bytes, format
  * tag 1), `data`. Followed by a byte range of another such file's samples (see pcmDataRange), it

@@ -17,6 +17,12 @@ export const DEFAULT_FILENAME = 'audio';
  */
 const UNSAFE_CHARACTERS = /[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
 
+/**
+ * A UTF-16 surrogate without its partner (from a percent-decoded `filename*` or a JSON string):
+ * not a character, and not encodable in UTF-8, so it cannot be counted or stored as itself.
+ */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
 /** An extension worth keeping when the name has to be shortened: `.` and 1–16 characters without a dot. */
 const EXTENSION = /\.[^.\s]{1,16}$/u;
 
@@ -64,6 +70,8 @@ export function truncateUtf8(text: string, maxBytes: number): string {
  *
  * - the last path segment only (`/` and `\` both count as separators, so `..\..\x.wav` → `x.wav`);
  * - Unicode NFC (macOS sends decomposed names; the same name then compares and sorts equal);
+ * - a lone UTF-16 surrogate becomes U+FFFD, as it would in UTF-8 anyway, so that the byte count
+ *   below is the count the file system and Postgres see;
  * - no control characters and no bidirectional formatting characters;
  * - no leading dots (no hidden files, no `..`), no leading or trailing white space, no trailing dots;
  * - at most `maxBytes` (200) UTF-8 bytes, cut on a character boundary, keeping a short
@@ -76,7 +84,7 @@ export function safeFilename(name: string | null | undefined, options: SafeFilen
   const fallback = options.fallback ?? DEFAULT_FILENAME;
   const maxBytes = options.maxBytes ?? MAX_FILENAME_BYTES;
   const base = (name ?? '').split(/[\\/]/).pop() ?? '';
-  const cleaned = tidy(base.normalize('NFC').replace(UNSAFE_CHARACTERS, ''));
+  const cleaned = tidy(base.replace(LONE_SURROGATE, '\ufffd').normalize('NFC').replace(UNSAFE_CHARACTERS, ''));
   if (cleaned === '') return fallback;
   if (utf8Bytes(cleaned) <= maxBytes) return cleaned;
   const extension = EXTENSION.exec(cleaned)?.[0] ?? '';

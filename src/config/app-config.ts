@@ -90,6 +90,25 @@ export class AppConfig {
   @Min(1)
   MAX_FILE_SIZE = 2_147_483_648;
 
+  /**
+   * Longest accepted recording in seconds (default 14 400 = 4 h; 0 = no limit). Checked at submit
+   * from the container's header (413 AUDIO_TOO_LONG naming the limit and the file's duration) and
+   * again by the worker on the decoded audio, which never decodes more than this plus one second.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  MAX_AUDIO_DURATION_SECONDS = 14_400;
+
+  /**
+   * Seconds an upload may send nothing before it is dropped (default 30; 0 = never): the client
+   * gets 408 when the answer can still be written, and the partial temp file is removed.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  UPLOAD_IDLE_TIMEOUT = 30;
+
   /** HTTP port. */
   @Transform(toInt)
   @IsInt()

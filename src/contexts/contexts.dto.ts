@@ -17,6 +17,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import type { ContextEntity } from './context.entity.js';
+import { NoNulCharacters } from '../jobs/dto/text-validators.js';
 
 /**
  * Boost bounds. NVIDIA recommends boost scores of 20 to 100 for Riva word boosting, and uses
@@ -46,6 +47,7 @@ export class PhraseDto {
   @Transform(trim)
   @IsString()
   @Length(1, MAX_PHRASE_LENGTH, { message: `phrase must be 1 to ${MAX_PHRASE_LENGTH} characters` })
+  @NoNulCharacters()
   phrase: string;
 
   /** -100..100; absent = the context's `boost`. */
@@ -83,6 +85,7 @@ export class CreateContextDto {
   @Transform(trim)
   @IsString()
   @Length(1, 200, { message: 'name must be 1 to 200 characters' })
+  @NoNulCharacters()
   name: string;
 
   /** Language of the phrases: ISO-639-1 or BCP-47; absent = unspecified. */
@@ -124,6 +127,7 @@ export class UpdateContextDto {
   @Transform(trim)
   @IsString()
   @Length(1, 200, { message: 'name must be 1 to 200 characters' })
+  @NoNulCharacters()
   name?: string;
 
   @IsOptional()

@@ -2,8 +2,10 @@ import { Inject, Injectable } from '@nestjs/common';
 import parseRange from 'range-parser';
 import type { Readable } from 'node:stream';
 import { publicErrorOf } from '../common/gateway-error.js';
+import { servedMediaType } from '../common/media-type.js';
 import { AppConfig } from '../config/app-config.js';
 import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage.driver.js';
+import { publicFailedReason } from '../transcription/failure.js';
 import type { JobProgress, JobStage, JobStatus } from '../transcription/job-catalog.js';
 import { JobRepository } from '../transcription/job.repository.js';
 import { TranscriptionQueue, type QueuedJobState } from '../transcription/transcription.queue.js';
@@ -28,6 +30,7 @@ const CANCELLED_CODE = 'JOB_CANCELLED';
 /** The stored upload of a job, or a byte range of it. */
 export interface AudioFile {
   stream: Readable;
+  /** What the gateway detected (`servedMediaType`): `audio/*`, `video/*` or `application/octet-stream`. */
   mimeType: string;
   filename: string;
   /** Bytes of the whole file. */
@@ -92,7 +95,7 @@ export class JobQueryService {
       ...(p.chunks_total !== undefined && status === 'processing' ? { chunks_done: p.chunks_done ?? 0, chunks_total: p.chunks_total } : {}),
     };
     if (status === 'queued' && q.attemptsMade > 0) {
-      view.message = `waiting to retry (attempt ${q.attemptsMade + 1} of ${q.attempts}) after: ${q.failedReason ?? 'an error'}`;
+      view.message = `waiting to retry (attempt ${q.attemptsMade + 1} of ${q.attempts}) after: ${publicFailedReason(q.failedReason)}`;
     } else if (status === 'queued') {
       view.message = 'waiting for a worker';
     }
@@ -103,8 +106,8 @@ export class JobQueryService {
     if (status === 'failed') {
       // The recorded failure says what failed in the user's words; BullMQ's reason may name internal queue keys.
       const error = publicErrorOf(await this.repository.errorDetails(jobId));
-      view.message = `transcription failed: ${typeof error?.message === 'string' ? error.message : (q.failedReason ?? 'unknown error')}`;
-      view.error = error ?? { message: q.failedReason };
+      view.message = `transcription failed: ${typeof error?.message === 'string' ? error.message : publicFailedReason(q.failedReason)}`;
+      view.error = error ?? { message: publicFailedReason(q.failedReason) };
     }
     return view;
   }
@@ -188,7 +191,8 @@ export class JobQueryService {
     const t = row.transcript;
     if (!t.audioKey || !(await this.storage.exists(t.audioKey))) throw new JobError('AUDIO_GONE', 'the audio of this job is no longer stored');
     const size = await this.storage.size(t.audioKey);
-    const mimeType = t.mimeType ?? 'application/octet-stream';
+    // The type the gateway detected, never the uploader's declaration (docs/security.md).
+    const mimeType = servedMediaType(t.metadata);
     const ranges = range && size > 0 ? parseRange(size, range, { combine: true }) : -2;
     if (ranges === -1) throw new JobError('RANGE_NOT_SATISFIABLE', `the range ${range} is outside the ${size}-byte audio`, { size });
     if (ranges !== -2 && ranges.type === 'bytes' && ranges.length === 1) {

@@ -216,16 +216,23 @@ export class JobsController {
     return chosen === 'txt' ? toText(view) : chosen === 'srt' ? toSrt(view) : toVtt(view);
   }
 
-  /** The original upload (used as `audio_url` by the local storage driver). 404 unknown id; 410 JOB_DELETED (the job was deleted) or AUDIO_GONE (retention deleted the audio). */
+  /**
+   * The original upload (used as `audio_url` by the local storage driver), served with the type the
+   * gateway detected (`audio/*`, `video/*`, else `application/octet-stream`; never the uploader's
+   * declaration), `X-Content-Type-Options: nosniff`, and `Content-Disposition: inline` for audio,
+   * `attachment` for anything else. 404 unknown id; 410 JOB_DELETED (the job was deleted) or AUDIO_GONE (retention deleted the audio).
+   */
   @ApiOperation({ summary: 'The original upload' })
   @ApiParam({ name: 'job_id', format: 'uuid' })
-  @ApiOkResponse({ description: 'the uploaded bytes with their content type' })
+  @ApiOkResponse({ description: 'the uploaded bytes, typed by what the gateway detected (audio/*, video/* or application/octet-stream); attachment unless audio' })
   @ApiNotFoundResponse({ type: ApiErrorSchema })
   @ApiGoneResponse({ type: ApiErrorSchema, description: 'JOB_DELETED: the job was deleted (DELETE); AUDIO_GONE: the audio was deleted by retention' })
   @Get('audio/:job_id')
   async audio(@JobId() jobId: string, @Headers('range') range: string | undefined, @Res({ passthrough: true }) res: Response): Promise<StreamableFile> {
     const { stream, mimeType, filename, size, partial } = await this.queries.audioFile(jobId, range);
     res.setHeader('Content-Type', mimeType);
+    // Stored bytes are the uploader's: browsers must neither sniff them into HTML nor render non-audio inline.
+    res.setHeader('X-Content-Type-Options', 'nosniff');
     // Byte ranges let browsers seek in long recordings without downloading them whole.
     res.setHeader('Accept-Ranges', 'bytes');
     if (partial) {
@@ -235,6 +242,6 @@ export class JobsController {
     } else {
       res.setHeader('Content-Length', String(size));
     }
-    return new StreamableFile(stream, { disposition: contentDisposition(filename, { type: 'inline' }) });
+    return new StreamableFile(stream, { disposition: contentDisposition(filename, { type: mimeType.startsWith('audio/') ? 'inline' : 'attachment' }) });
   }
 }

@@ -12,6 +12,8 @@ import type { SubmitJobDto, SubmitJobResponse } from './dto/submit-job.dto.js';
 import { JobError } from './jobs.errors.js';
 import { SubmitOptionsResolver } from './submit-options.js';
 import { safeFilename } from '../common/filename.js';
+import { assertWithinDurationLimit } from '../audio/duration-limit.js';
+import { declaredMediaType } from '../common/media-type.js';
 
 /** Removes a temp upload; one that is not there any more is fine. */
 async function removeUpload(filePath: string): Promise<void> {
@@ -55,7 +57,8 @@ export class SubmissionService {
    * @param keyLabel short label of the caller's API key (metrics), never the key.
    * @returns 202 body `{job_id, transcript_id, engine, status: 'queued', message}`.
    * @throws JobError FILE_REQUIRED / INVALID_OPTION; whatever SubmitOptionsResolver raises;
-   *   UrlFetchError; AudioError (empty, unreadable, no audio stream, truncated).
+   *   UrlFetchError; AudioError (empty, unreadable, no audio stream, truncated, unsupported WAV
+   *   format, no samples, AUDIO_TOO_LONG over MAX_AUDIO_DURATION_SECONDS).
    */
   async submit(file: UploadedAudio | undefined, dto: SubmitJobDto, engineFromPath?: string, keyLabel?: string): Promise<SubmitJobResponse> {
     if (file && dto.audio_url) {
@@ -70,6 +73,7 @@ export class SubmissionService {
       const resolved = await this.resolver.resolve(dto, engineFromPath);
       if (!upload) upload = await this.download(dto.audio_url!);
       const probe = await this.audio.probe(upload.path, undefined, upload.size);
+      assertWithinDurationLimit(probe.duration_sec, this.config.MAX_AUDIO_DURATION_SECONDS);
       if (dto.multichannel && probe.channels < 2) {
         throw new JobError('INVALID_OPTION', `multichannel=true needs a recording with 2 or more channels; this one has ${probe.channels}`);
       }
@@ -89,7 +93,7 @@ export class SubmissionService {
             sessionId: dto.session_id ?? null,
             filename,
             audioKey,
-            mimeType: upload.mimetype || null,
+            mimeType: declaredMediaType(upload.mimetype),
             sizeBytes: probe.size_bytes,
             durationSec: probe.duration_sec,
             language: dto.language ?? null,

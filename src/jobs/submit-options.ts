@@ -8,6 +8,7 @@ import type { SpeakerRolesRequest } from '../transcripts/speaker-roles.js';
 import { WebhookService } from '../webhooks/webhook.service.js';
 import type { SubmitJobDto } from './dto/submit-job.dto.js';
 import { JobError } from './jobs.errors.js';
+import { hasNoNul } from './dto/text-validators.js';
 
 /** A submission's fields, resolved and checked against the chosen engine. */
 export interface ResolvedSubmission {
@@ -114,7 +115,7 @@ export class SubmitOptionsResolver {
 
 /**
  * Parses `speaker_role_keywords`: a JSON object mapping each role to a list of keywords
- * (≤ 200 keywords of 1–100 characters per role).
+ * (≤ 200 keywords of 1–100 characters per role, no U+0000: the request is stored in Postgres).
  * @throws JobError INVALID_OPTION with an example of the accepted shape.
  */
 export function parseRoleKeywords(json: string): Record<string, string[]> {
@@ -125,7 +126,7 @@ export function parseRoleKeywords(json: string): Record<string, string[]> {
     parsed = null;
   }
   const valid = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) &&
-    Object.values(parsed).every((v) => Array.isArray(v) && v.length <= 200 && v.every((k) => typeof k === 'string' && k.length > 0 && k.length <= 100));
+    Object.entries(parsed).every(([role, v]) => hasNoNul(role) && Array.isArray(v) && v.length <= 200 && v.every((k) => typeof k === 'string' && k.length > 0 && k.length <= 100 && hasNoNul(k)));
   if (!valid) {
     throw new JobError('INVALID_OPTION', 'speaker_role_keywords must be a JSON object mapping each role to a list of keywords, e.g. {"provider": ["diagnosis"], "patient": ["pain"]}');
   }

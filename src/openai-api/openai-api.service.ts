@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { catchError, concatMap, defer, firstValueFrom, from, interval, last, map, merge, Observable, of, shareReplay, switchMap, takeUntil, timer } from 'rxjs';
+import { AUDIO_ERROR_STATUS, type AudioErrorCode } from '../audio/audio.errors.js';
 import { AppConfig } from '../config/app-config.js';
 import { EngineHealthService } from '../engines/engine-health.service.js';
 import { EngineRegistry } from '../engines/engine-registry.js';
@@ -239,8 +240,10 @@ export class OpenAiApiService {
   }
 
   /**
-   * The error answer of a job that did not complete: 500 server_error with the engine's code and
-   * message for a failed job, 504 for one still running at the timeout. Both carry
+   * The error answer of a job that did not complete: the audio error's own 4xx status
+   * (invalid_request_error, param `file`) when the worker found the audio unusable, else 500
+   * server_error with the engine's code and message for a failed job; 504 for one still running
+   * at the timeout. Both carry
    * `x-should-retry: false`: the gateway already retried the engine (JOB_MAX_RETRIES), and an SDK
    * retry would upload and transcribe the audio again.
    */
@@ -257,6 +260,9 @@ export class OpenAiApiService {
     const error = outcome.status.error ?? {};
     const code = typeof error.code === 'string' ? error.code.toLowerCase() : 'transcription_failed';
     const reason = typeof error.message === 'string' ? error.message : outcome.status.message;
+    // Audio that only the worker's decode found unusable is the caller's problem (4xx), not a server error to retry.
+    const inputStatus = typeof error.code === 'string' ? AUDIO_ERROR_STATUS[error.code as AudioErrorCode] : undefined;
+    if (inputStatus) return new OpenAiError(inputStatus, `the audio cannot be transcribed (job ${jobId}): ${reason}`, 'invalid_request_error', 'file', code, headers);
     return new OpenAiError(500, `transcription failed (job ${jobId}, engine ${outcome.status.engine}): ${reason}`, 'server_error', null, code, headers);
   }
 

@@ -3,7 +3,7 @@ import type { TranscriptionResult } from '../engines/engine.spec.js';
 import { publicErrorOf } from '../common/gateway-error.js';
 import { assignSpeakerRoles } from '../transcripts/speaker-roles.js';
 import type { TranscriptMetadata } from '../transcripts/transcript.entity.js';
-import { AttemptFailure, classifyFailure, type Failure } from './failure.js';
+import { AttemptFailure, CANCELLED, chunkFailure, classifyFailure, type ChunkPlace, type Failure } from './failure.js';
 import type { TranscriptionJobData, TranscriptionJobResult } from './job-catalog.js';
 import { JobRepository } from './job.repository.js';
 import { TranscriptionEvent, TranscriptionEvents } from './transcription.events.js';
@@ -98,15 +98,19 @@ export class JobLifecycle {
   }
 
   /**
-   * Records a failed attempt of the job, or of one of its chunks (`chunk` set; `ref.jobId` is then
-   * the parent job and `ref.attempt` the chunk's attempt), and decides
+   * Records a failed attempt of the job, or of one of its chunks (`place` set; `ref.jobId` is then
+   * the parent job and `ref.attempt` the chunk's attempt; the message then names the chunk and
+   * its times in the recording, see chunkFailure), and decides
    * whether it was the last: not retryable, or no attempts left. Only the write that ends the job
    * emits Failed; later failures of sibling chunks are ignored.
    * @returns the error to throw to BullMQ (public message only).
    */
-  async attemptFailed(ref: AttemptRef, data: { transcriptId: string; engine: string; keyLabel?: string }, err: unknown, chunk?: number): Promise<AttemptFailure> {
+  async attemptFailed(ref: AttemptRef, data: { transcriptId: string; engine: string; keyLabel?: string }, err: unknown, place?: ChunkPlace): Promise<AttemptFailure> {
     if (err instanceof AttemptFailure) return err;
-    const failure: Failure = classifyFailure(err, ref.signal.aborted);
+    const classified: Failure = classifyFailure(err, ref.signal.aborted);
+    // A chunk's failure says which part of the recording failed; the cancellation message stays as it is.
+    const failure = place && classified !== CANCELLED ? chunkFailure(classified, place) : classified;
+    const chunk = place?.index;
     const final = !failure.retryable || ref.attempt >= ref.maxAttempts;
     const record = {
       ...failure.record,

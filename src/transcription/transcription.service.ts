@@ -1,5 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { AudioService } from '../audio/audio.service.js';
+import { assertWithinDurationLimit } from '../audio/duration-limit.js';
+import { AppConfig } from '../config/app-config.js';
 import { EngineRegistry } from '../engines/engine-registry.js';
 import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage.driver.js';
 import { TempWorkspaceService } from '../storage/temp-workspace.service.js';
@@ -60,6 +62,7 @@ export type TranscribeOutcome =
 @Injectable()
 export class TranscriptionService {
   constructor(
+    private readonly config: AppConfig,
     private readonly engines: EngineRegistry,
     private readonly audio: AudioService,
     private readonly workspaces: TempWorkspaceService,
@@ -85,7 +88,11 @@ export class TranscriptionService {
       await progress({ progress: 2, stage: 'intake', message: 'decoding to 16 kHz mono' });
       // The submission only read the header: ffprobe gives the authoritative channel count.
       const channels = data.multichannel ? (await this.audio.ffprobe(input, signal)).channels : 1;
-      const normalized = await this.audio.normalize(input, workspace.file('audio.wav'), { signal });
+      // Decoding stops one second past MAX_AUDIO_DURATION_SECONDS: a container that under-declared
+      // its length is refused without writing hours of PCM first.
+      const limit = this.config.MAX_AUDIO_DURATION_SECONDS;
+      const normalized = await this.audio.normalize(input, workspace.file('audio.wav'), { signal, ...(limit > 0 ? { endSec: limit + 1 } : {}) });
+      assertWithinDurationLimit(normalized.duration_sec, limit, true);
       const truncated = truncationWarning(data.claimedDurationSec, normalized.duration_sec);
       if (truncated) await attempt.log(truncated);
       const intakeWarnings = truncated ? [truncated] : [];

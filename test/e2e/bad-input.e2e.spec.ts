@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fixture, scratchDir, testConfig } from '../support/env.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { getJson, submit } from '../support/http.js';
+import { leftovers, pcmWav } from '../support/hostile.js';
 
 describe('bad input is answered with a clear 4xx and leaves nothing behind', () => {
   let gw: TestGateway;
@@ -13,6 +14,11 @@ describe('bad input is answered with a clear 4xx and leaves nothing behind', () 
   const headerOnly = path.join(dir, 'header-only.wav');
   const silentVideo = path.join(dir, 'silent.mp4');
   const empty = path.join(dir, 'empty.wav');
+  const headerOnlyWav = path.join(dir, 'header-only-44.wav');
+  const unknownTag = path.join(dir, 'tag-1234.wav');
+  const zeroBits = path.join(dir, 'zero-bits.wav');
+  const oneHertz = path.join(dir, 'one-hertz.wav');
+  const twoMinutes = path.join(dir, 'two-minutes.flac');
 
   beforeAll(async () => {
     writeFileSync(textAsWav, 'this is a text file pretending to be audio\n');
@@ -20,19 +26,19 @@ describe('bad input is answered with a clear 4xx and leaves nothing behind', () 
     writeFileSync(headerOnly, readFileSync(fixture('jfk.wav')).subarray(0, 30));
     writeFileSync(empty, Buffer.alloc(0));
     execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'color=c=red:s=64x48:d=1', '-c:v', 'libx264', silentVideo]);
-    gw = await startGateway(testConfig({ MAX_FILE_SIZE: String(300_000), RATE_LIMIT_SUBMIT_PER_MINUTE: '0', RATE_LIMIT_PER_MINUTE: '0' }));
+    writeFileSync(headerOnlyWav, pcmWav({}));
+    writeFileSync(unknownTag, pcmWav({ formatTag: 0x1234, samples: 16_000 }));
+    writeFileSync(zeroBits, pcmWav({ bits: 0, samples: 16_000 }));
+    writeFileSync(oneHertz, pcmWav({ rate: 1, samples: 16_000 }));
+    // 2 minutes of 8 kHz silence compress to ~25 kB: over the suite's 60 s limit, under its size limit.
+    execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '120', '-c:a', 'flac', twoMinutes]);
+    gw = await startGateway(testConfig({ MAX_FILE_SIZE: String(300_000), MAX_AUDIO_DURATION_SECONDS: '60', RATE_LIMIT_SUBMIT_PER_MINUTE: '0', RATE_LIMIT_PER_MINUTE: '0' }));
   });
   afterAll(async () => {
     await gw?.close();
   });
 
-  const counts = async () => {
-    const [t] = await gw.db.query('SELECT count(*)::int AS n FROM transcripts');
-    const [j] = await gw.db.query('SELECT count(*)::int AS n FROM transcript_jobs');
-    const stored = readdirSync(gw.config.DATA_DIR, { recursive: true }).length;
-    const uploads = readdirSync(path.join(gw.config.TEMP_DIR, 'uploads')).length;
-    return { transcripts: t.n as number, jobs: j.n as number, stored, uploads };
-  };
+  const counts = () => leftovers(gw);
 
   const cases: { name: string; file: () => string | null; fields?: Record<string, string>; route?: string; fileField?: string; twoFiles?: boolean; status: number; code: string; message: RegExp }[] = [
     { name: 'no file', file: () => null, status: 400, code: 'FILE_REQUIRED', message: /'file' is required/ },
@@ -65,6 +71,17 @@ describe('bad input is answered with a clear 4xx and leaves nothing behind', () 
     { name: 'an audio_url that is not http(s)', file: () => null, fields: { audio_url: 'file:///etc/passwd' }, status: 400, code: 'URL_INVALID', message: /http/ },
     { name: 'an audio_url on a loopback address', file: () => null, fields: { audio_url: 'http://127.0.0.1:1/a.wav' }, status: 400, code: 'URL_FORBIDDEN_ADDRESS', message: /not allowed|refused|private|loopback/i },
     { name: 'an oversized audio_url', file: () => null, fields: { audio_url: `https://example.com/${'a'.repeat(3000)}` }, status: 400, code: 'VALIDATION_FAILED', message: /audio_url must be at most 2048 characters/ },
+    { name: 'a NUL byte in prompt', file: () => fixture('goforward.wav'), fields: { prompt: 'call\u0000me' }, status: 400, code: 'VALIDATION_FAILED', message: /prompt must not contain NUL characters \(U\+0000\)/ },
+    { name: 'a NUL byte in model', file: () => fixture('goforward.wav'), fields: { model: 'en-us\u0000' }, status: 400, code: 'VALIDATION_FAILED', message: /model must not contain NUL characters/ },
+    { name: 'a NUL byte in engine', file: () => fixture('goforward.wav'), fields: { engine: 'pocket\u0000sphinx' }, status: 400, code: 'VALIDATION_FAILED', message: /engine must not contain NUL characters/ },
+    { name: 'a NUL byte in callback_url', file: () => fixture('goforward.wav'), fields: { callback_url: 'https://hooks.example/\u0000' }, status: 400, code: 'VALIDATION_FAILED', message: /callback_url must not contain NUL characters/ },
+    { name: 'a NUL byte in speaker_role_keywords', file: () => fixture('goforward.wav'), fields: { speaker_roles: 'keywords', speaker_role_keywords: '{"provider": ["x\u0000"]}' }, status: 400, code: 'VALIDATION_FAILED', message: /speaker_role_keywords must not contain NUL/ },
+    { name: 'a JSON-escaped NUL in speaker_role_keywords', file: () => fixture('goforward.wav'), fields: { speaker_roles: 'keywords', speaker_role_keywords: '{"provider": ["x\\u0000"]}' }, status: 400, code: 'INVALID_OPTION', message: /speaker_role_keywords must be a JSON object/ },
+    { name: 'a WAV that is only a 44-byte header', file: () => headerOnlyWav, status: 422, code: 'AUDIO_NO_SAMPLES', message: /holds no audio samples/ },
+    { name: 'a WAV with an unknown format tag', file: () => unknownTag, status: 422, code: 'AUDIO_UNSUPPORTED_FORMAT', message: /format tag 0x1234, which no decoder handles/ },
+    { name: 'a WAV with 0 bits per sample', file: () => zeroBits, status: 422, code: 'AUDIO_UNSUPPORTED_FORMAT', message: /0 bits per sample for PCM; accepted: 8, 16, 24, 32, 64/ },
+    { name: 'a WAV at 1 Hz', file: () => oneHertz, status: 422, code: 'AUDIO_UNSUPPORTED_FORMAT', message: /sample rate of 1 Hz; accepted: 1000–768000 Hz/ },
+    { name: 'a recording over MAX_AUDIO_DURATION_SECONDS', file: () => twoMinutes, status: 413, code: 'AUDIO_TOO_LONG', message: /the recording is 2:00 long \(120\.0 s\); the limit is 1:00 \(60 s, MAX_AUDIO_DURATION_SECONDS\)/ },
     { name: 'the file under another field name', file: () => fixture('goforward.wav'), fileField: 'audio', status: 400, code: 'UNEXPECTED_FILE_FIELD', message: /unexpected file field 'audio': send the audio as the multipart field 'file'/ },
     { name: 'two files', file: () => fixture('goforward.wav'), twoFiles: true, status: 400, code: 'TOO_MANY_FILES', message: /one file per request/ },
   ];
@@ -124,6 +141,53 @@ describe('bad input is answered with a clear 4xx and leaves nothing behind', () 
     expect(res.status).toBe(202);
     const [row] = await gw.db.query('SELECT filename FROM transcripts WHERE id = $1', [res.body.transcript_id]);
     expect(row.filename).toBe('Überweisung – 会议 🎙.wav');
+  });
+
+  it('accepts a part Content-Type longer than its column, storing no declared type, and serves the detected one', async () => {
+    const before = await counts();
+    const res = await submit(gw.url, fixture('goforward.wav'), {}, { contentType: `audio/${'x'.repeat(400)}` });
+    expect(res.status).toBe(202);
+    const [row] = await gw.db.query('SELECT mime_type FROM transcripts WHERE id = $1', [res.body.transcript_id]);
+    expect(row.mime_type).toBeNull();
+    const audio = await fetch(`${gw.url}/api/transcribe/jobs/audio/${String(res.body.job_id)}`);
+    expect(audio.headers.get('content-type')).toBe('audio/wav');
+    await audio.arrayBuffer();
+    expect((await counts()).transcripts).toBe(before.transcripts + 1);
+  });
+
+  it.each([
+    ['300 ASCII characters', `${'a'.repeat(300)}.wav`],
+    ['200 two-byte characters (400 bytes)', `${'ü'.repeat(200)}.wav`],
+    ['255 three-byte characters (765 bytes)', `${'会'.repeat(255)}.wav`],
+    ['100 four-byte emoji (400 bytes)', `${'🎙'.repeat(100)}.wav`],
+  ])('accepts a file name of %s and stores it within the byte budget', async (_name, filename) => {
+    const res = await submit(gw.url, fixture('goforward.wav'), {}, { filename });
+    expect(res.status).toBe(202);
+    const [row] = await gw.db.query('SELECT filename, audio_key FROM transcripts WHERE id = $1', [res.body.transcript_id]);
+    expect(Buffer.byteLength(row.filename as string, 'utf8')).toBeLessThanOrEqual(200);
+    expect(row.filename).toMatch(/\.wav$/);
+    expect(existsSync(path.join(gw.config.DATA_DIR, row.audio_key as string))).toBe(true);
+  });
+
+  it('serves an upload declared text/html as the audio it is: detected type, nosniff, inline only for audio', async () => {
+    const wav = await submit(gw.url, fixture('goforward.wav'), {}, { contentType: 'text/html', filename: 'page.html' });
+    expect(wav.status).toBe(202);
+    const audio = await fetch(`${gw.url}/api/transcribe/jobs/audio/${String(wav.body.job_id)}`);
+    expect(audio.status).toBe(200);
+    expect(audio.headers.get('content-type')).toBe('audio/wav');
+    expect(audio.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(audio.headers.get('content-disposition')).toMatch(/^inline; filename="?page\.html"?$/);
+    await audio.arrayBuffer();
+
+    const clip = path.join(dir, 'clip.mp4');
+    execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'color=c=blue:s=64x48:d=1', '-i', fixture('goforward.wav'), '-shortest', '-c:v', 'libx264', '-c:a', 'aac', clip]);
+    const video = await submit(gw.url, clip, {}, { contentType: 'text/html' });
+    expect(video.status).toBe(202);
+    const served = await fetch(`${gw.url}/api/transcribe/jobs/audio/${String(video.body.job_id)}`);
+    expect(served.headers.get('content-type')).toBe('video/mp4');
+    expect(served.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(served.headers.get('content-disposition')).toMatch(/^attachment;/);
+    await served.arrayBuffer();
   });
 
   it('answers a malformed job id with 400', async () => {

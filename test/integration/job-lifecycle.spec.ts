@@ -137,7 +137,7 @@ describe('JobRepository and JobLifecycle (Postgres): state transitions and event
     expect(JSON.stringify(failed)).not.toContain('10.9.8.7');
 
     // A sibling chunk failing afterwards changes nothing and emits no second Failed.
-    await lifecycle.attemptFailed(ref(jobId, 1), data, new Error('audio removed'), 4);
+    await lifecycle.attemptFailed(ref(jobId, 1), data, new Error('audio removed'), { index: 4, total: 6, startSec: 240, endSec: 300, channel: null });
     expect((await row(jobId)).error_details).toMatchObject({ code: 'ENGINE_TIMEOUT', attempt: 3 });
     expect(log.named('failed')).toHaveLength(1);
     expect(log.named('attempt-failed').map((e) => e.final)).toEqual([false, true, false]);
@@ -145,6 +145,19 @@ describe('JobRepository and JobLifecycle (Postgres): state transitions and event
     // A completion after the end is refused, not written.
     await expect(lifecycle.completed(ref(jobId, 3), data, RESULT, {})).rejects.toMatchObject({ retryable: false, message: expect.stringMatching(/cancelled/) });
     expect((await row(jobId)).status).toBe('failed');
+  });
+
+  it('a chunk failure says which chunk and which part of the recording failed, never a queue key', async () => {
+    const a = await queuedJob();
+    const failure = await lifecycle.attemptFailed(ref(a.jobId, 1), a.data, new EngineTimeout(false), { index: 5, total: 10, startSec: 300, endSec: 360.5, channel: null });
+    expect(failure.message).toMatch(/^chunk 6 of 10 \(recording 5:00–6:00\) failed: ./);
+    const { error_details: details } = await row(a.jobId);
+    expect(details).toMatchObject({ chunk: 5, chunk_start_sec: 300, chunk_end_sec: 360.5, final: true, message: failure.message });
+    expect(JSON.stringify(details)).not.toMatch(/chunks-|-p5/);
+
+    const b = await queuedJob();
+    const stereo = await lifecycle.attemptFailed(ref(b.jobId, 1), b.data, new EngineTimeout(false), { index: 1, total: 2, startSec: 0, endSec: 3725, channel: 1 });
+    expect(stereo.message).toMatch(/^chunk 2 of 2 \(recording 0:00–1:02:05, channel 2\) failed: /);
   });
 
   it('a non-retryable failure ends the job at once; an aborted attempt is recorded as cancelled', async () => {

@@ -59,6 +59,22 @@ describe('PocketsphinxEngine (real pocketsphinx_continuous)', () => {
     expect(result.warnings).toContain('the audio is silent: no speech found');
   });
 
+  // Seeded noise: pocketsphinx hears a filler word (`ah`) in some noise, so an unseeded source would make the case random.
+  it.each([
+    ['1 s of white noise', 'anoisesrc=d=1:r=16000:a=0.3:seed=2'],
+    ['1 s of a 440 Hz tone', 'sine=f=440:d=1:r=16000'],
+    ['0.2 s of loud noise', 'anoisesrc=d=0.2:r=16000:a=0.5:seed=42'],
+  ])('returns an empty transcript with a warning, not ENGINE_EMPTY_OUTPUT, for %s (valid 16 kHz mono without words)', async (_name, source) => {
+    const file = path.join(dir, `${source.replace(/[^a-z0-9]/gi, '_')}.wav`);
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', source, file]);
+    const prepared16k = await prepared(file);
+    expect(prepared16k.max_volume_db).toBeGreaterThan(-50);
+    const result = await engine.transcribe(prepared16k, {}, { signal: signal() });
+    expect(result.segments).toEqual([]);
+    expect(result.text).toBe('');
+    expect(result.warnings.join(' ')).toMatch(/no speech recognized/);
+  });
+
   it('stops promptly and raises ENGINE_CANCELLED when aborted', async () => {
     const long = path.join(dir, 'long.wav');
     execFileSync('ffmpeg', ['-v', 'error', '-stream_loop', '8', '-i', fixture('jfk.wav'), '-fflags', '+bitexact', long]);

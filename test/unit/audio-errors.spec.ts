@@ -3,7 +3,10 @@ import { ACCEPTED_AUDIO, AUDIO_ERROR_STATUS, AudioError, toolMessage } from '../
 
 describe('AudioError', () => {
   it('is a GatewayError with the status of its code, never retryable, telling what is accepted', () => {
-    expect(AUDIO_ERROR_STATUS).toEqual({ AUDIO_EMPTY: 400, AUDIO_UNREADABLE: 415, AUDIO_NO_STREAM: 415, AUDIO_TRUNCATED: 422, AUDIO_DECODE_FAILED: 422 });
+    expect(AUDIO_ERROR_STATUS).toEqual({
+      AUDIO_EMPTY: 400, AUDIO_UNREADABLE: 415, AUDIO_NO_STREAM: 415, AUDIO_TRUNCATED: 422, AUDIO_DECODE_FAILED: 422,
+      AUDIO_UNSUPPORTED_FORMAT: 422, AUDIO_NO_SAMPLES: 422, AUDIO_TOO_LONG: 413,
+    });
     const error = new AudioError('AUDIO_TRUNCATED', 'the WAV file is truncated', { publicFields: { declared_bytes: 10 }, details: { path: '/tmp/gw/upload-1' } });
     expect(error).toBeInstanceOf(GatewayError);
     expect(error).toMatchObject({ status: 422, retryable: false, code: 'AUDIO_TRUNCATED' });

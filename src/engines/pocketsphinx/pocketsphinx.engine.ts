@@ -1,5 +1,6 @@
 import { access } from 'node:fs/promises';
 import path from 'node:path';
+import { readWavHeader } from '../../audio/wav.js';
 import { ProcessStartError, resolveExecutable, runProcess } from '../../common/process.js';
 import { EngineError } from '../engine.error.js';
 import type {
@@ -19,8 +20,7 @@ const DEBIAN_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
 
 /**
  * Audio whose peak stays below this level (dBFS) counts as silent: pocketsphinx legitimately
- * finds no words in it. Above it, empty output means pocketsphinx failed (it prints nothing, and
- * exits 0, on input that is not 16 kHz mono).
+ * finds no words in it.
  */
 const SILENCE_PEAK_DB = -50;
 
@@ -35,6 +35,20 @@ const SILENCE_PEAK_DB = -50;
  * clips, worse on others).
  */
 export const POCKETSPHINX_DECODER_ARGS: readonly string[] = [];
+
+/**
+ * True when `file` is the 16 kHz mono 16-bit PCM WAV pocketsphinx reads. pocketsphinx prints
+ * nothing, and exits 0, both on such audio without words (noise, a tone) and on input in another
+ * format: only the header tells a result ("no speech") from a failure.
+ */
+async function isEngineWav(file: string): Promise<boolean> {
+  try {
+    const h = await readWavHeader(file);
+    return h.formatTag === 1 && h.sampleRate === 16_000 && h.channels === 1 && h.bitsPerSample === 16;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * The embedded CPU engine: CMU pocketsphinx (Debian `pocketsphinx`, 5prealpha) run as a child
@@ -108,7 +122,8 @@ export class PocketsphinxEngine implements TranscriptionEngine {
    *   they only become warnings.
    * @throws EngineError (retryable by code, see ENGINE_ERRORS) ENGINE_UNAVAILABLE (binary missing:
    *   retried, since another worker may have it), ENGINE_CANCELLED on abort, ENGINE_INTERNAL on a
-   *   non-zero exit, ENGINE_EMPTY_OUTPUT when non-silent audio gives no output.
+   *   non-zero exit, ENGINE_EMPTY_OUTPUT when audio that is not 16 kHz mono 16-bit PCM gives no
+   *   output. Valid audio without words (noise, a tone) gives an empty transcript with a warning.
    */
   async transcribe(audio: EngineAudio, options: TranscribeOptions, context: TranscribeContext): Promise<TranscriptionResult> {
     const warnings: string[] = [];
@@ -153,15 +168,18 @@ export class PocketsphinxEngine implements TranscriptionEngine {
     const segments = parsePocketsphinxOutput(result.stdout);
     if (segments.length === 0) {
       const silent = audio.max_volume_db !== null && audio.max_volume_db < SILENCE_PEAK_DB;
-      if (!silent) {
+      if (silent) warnings.push('the audio is silent: no speech found');
+      else if (await isEngineWav(audio.path)) {
+        // Valid input and no words: noise, music, a tone or a clip too short for a word. Not a failure.
+        warnings.push(`no speech recognized: the audio (peak ${audio.max_volume_db ?? 'unknown'} dBFS) holds no words pocketsphinx could find`);
+      } else {
         throw new EngineError(
           'ENGINE_EMPTY_OUTPUT',
-          `pocketsphinx produced no output on audio that is not silent (peak ${audio.max_volume_db ?? 'unknown'} dBFS); the input may not be 16 kHz mono`,
+          'pocketsphinx produced no output: the audio it was given is not 16 kHz mono 16-bit PCM',
           this.id,
           { details: { max_volume_db: audio.max_volume_db, stderr_tail: result.stderr.slice(-2000), audio_path: audio.path } },
         );
       }
-      warnings.push('the audio is silent: no speech found');
     }
     return {
       text: segments.map((s) => s.text).join(' '),

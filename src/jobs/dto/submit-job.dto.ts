@@ -3,6 +3,7 @@ import { Transform } from 'class-transformer';
 import { ENGINE_TASKS, type EngineTask } from '../../engines/engine.spec.js';
 import { SPEAKER_ROLE_STRATEGIES, type SpeakerRoleStrategy } from '../../transcripts/speaker-roles.js';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
+import { NoNulCharacters } from './text-validators.js';
 
 /** Multipart values arrive as strings: 'true'/'false' (also 1/0, yes/no) become booleans; anything else stays and fails validation. */
 const toBoolean = ({ value }: { value: unknown }) => {
@@ -30,6 +31,7 @@ export class SubmitJobDto {
   @ApiPropertyOptional({ description: 'Engine id (pocketsphinx, whisper-rocm, whisperx, riva; asr = riva). Default: DEFAULT_TRANSCRIPTION_ENGINE. Ignored when the path names the engine.', example: 'pocketsphinx' })
   @IsOptional()
   @IsString()
+  @NoNulCharacters()
   @MaxLength(64)
   engine?: string;
 
@@ -60,6 +62,7 @@ export class SubmitJobDto {
   @ApiPropertyOptional({ description: 'Engine model (e.g. WhisperX large-v3); must be one of the engine\'s models (see /engines).' })
   @IsOptional()
   @IsString()
+  @NoNulCharacters()
   @MaxLength(100)
   model?: string;
 
@@ -123,6 +126,7 @@ export class SubmitJobDto {
   @ApiPropertyOptional({ description: 'Keywords per role for speaker_roles=keywords, as JSON: {"provider": ["prescribe", "diagnosis"], "patient": ["pain"]}.' })
   @IsOptional()
   @IsString()
+  @NoNulCharacters()
   @MaxLength(20_000)
   speaker_role_keywords?: string;
 
@@ -130,6 +134,7 @@ export class SubmitJobDto {
   @ApiPropertyOptional({ description: 'http(s) URL of the audio to fetch instead of uploading file (exactly one of the two)', example: 'https://example.com/call.mp3' })
   @IsOptional()
   @IsString()
+  @NoNulCharacters()
   @MaxLength(2048, { message: 'audio_url must be at most 2048 characters' })
   audio_url?: string;
 
@@ -137,6 +142,7 @@ export class SubmitJobDto {
   @ApiPropertyOptional({ description: 'Text that biases recognition (Whisper prompt / initial_prompt), up to 1000 characters.' })
   @IsOptional()
   @IsString()
+  @NoNulCharacters()
   @MaxLength(1000)
   prompt?: string;
 
@@ -148,6 +154,7 @@ export class SubmitJobDto {
   @ApiPropertyOptional({ description: 'URL that receives a signed POST (X-Webhook-Signature) when the job completes or fails; http(s), at most 2048 characters. See docs/webhooks.md.', format: 'uri', maxLength: 2048 })
   @IsOptional()
   @IsString()
+  @NoNulCharacters()
   @MaxLength(2048)
   callback_url?: string;
 }

@@ -1,5 +1,6 @@
 import { Transform } from 'class-transformer';
 import { Allow, ArrayMaxSize, IsArray, IsBoolean, IsIn, IsNumber, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { NoNulCharacters } from '../../jobs/dto/text-validators.js';
 
 /** `response_format` values served (OpenAI's, less `diarized_json`). */
 export const RESPONSE_FORMATS = ['json', 'text', 'srt', 'vtt', 'verbose_json'] as const;
@@ -38,6 +39,7 @@ export class TranscriptionRequestDto {
   @IsOptional()
   @IsString({ message: 'model must be a string such as whisper-1, an engine id, or engine:model (see GET /v1/models)' })
   @MaxLength(200, { message: 'model must be at most 200 characters: whisper-1, an engine id, or engine:model (see GET /v1/models)' })
+  @NoNulCharacters()
   model?: string;
 
   /** Spoken language, ISO-639-1 (`en`); BCP-47 (`en-US`) is accepted too. Absent = engine default or detection. */
@@ -49,6 +51,7 @@ export class TranscriptionRequestDto {
   @IsOptional()
   @IsString({ message: 'prompt must be a string' })
   @MaxLength(1000, { message: 'prompt must be at most 1000 characters' })
+  @NoNulCharacters()
   prompt?: string;
 
   /** `json` (default), `text`, `srt`, `vtt` or `verbose_json`. */

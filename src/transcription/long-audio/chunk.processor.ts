@@ -5,6 +5,7 @@ import { EngineRegistry } from '../../engines/engine-registry.js';
 import { TempWorkspaceService } from '../../storage/temp-workspace.service.js';
 import { JobCancellation } from '../cancellation.js';
 import { CatalogWorkerHost } from '../catalog-worker-host.js';
+import { chunkPlace } from '../failure.js';
 import { ChunkJobName, engineForAttempt, type ChunkJobData, type ChunkJobResult } from '../job-catalog.js';
 import { JobLifecycle } from '../job-lifecycle.service.js';
 import { TranscriptionQueue } from '../transcription.queue.js';
@@ -52,7 +53,7 @@ export abstract class ChunkProcessor extends CatalogWorkerHost implements OnAppl
       await this.pipeline.removePiece(data.audioKey);
       return { index: data.piece.index, result };
     } catch (err) {
-      const failure = await this.lifecycle.attemptFailed(ref, data, err, data.piece.index);
+      const failure = await this.lifecycle.attemptFailed(ref, data, err, chunkPlace(data));
       // The last attempt of a piece fails the whole job (BullMQ fails the parent without running it): clean up here.
       if (!failure.retryable || ref.attempt >= ref.maxAttempts) await this.pipeline.removeChunkObjects(data.parentJobId);
       throw failure;
