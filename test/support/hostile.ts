@@ -52,7 +52,7 @@ function tree(dir: string): { files: string[]; emptyDirs: string[] } {
  * left in storage, and temp files (uploads in flight, per-job scratch directories). Compared
  * before and after a rejected request, they must be equal.
  */
-export async function leftovers(gw: TestGateway): Promise<{ transcripts: number; jobs: number; stored: number; emptyDirs: string[]; uploads: number; scratch: number }> {
+export async function leftovers(gw: TestGateway): Promise<{ transcripts: number; jobs: number; stored: number; storedKeys: string[]; emptyDirs: string[]; uploads: number; scratch: number }> {
   const [t] = await gw.db.query('SELECT count(*)::int AS n FROM transcripts');
   const [j] = await gw.db.query('SELECT count(*)::int AS n FROM transcript_jobs');
   const storage = tree(gw.config.DATA_DIR);
@@ -60,6 +60,7 @@ export async function leftovers(gw: TestGateway): Promise<{ transcripts: number;
     transcripts: t.n as number,
     jobs: j.n as number,
     stored: storage.files.length,
+    storedKeys: storage.files,
     emptyDirs: storage.emptyDirs,
     uploads: readdirSync(path.join(gw.config.TEMP_DIR, 'uploads')).length,
     scratch: readdirSync(path.join(gw.config.TEMP_DIR, 'jobs')).length,
