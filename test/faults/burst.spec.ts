@@ -107,6 +107,7 @@ describe(`faults: a burst of ${JOBS} short jobs (real processes)`, () => {
     expect(Number(await h.redis.command('ZCARD', key('completed')))).toBe(JOBS);
     expect(Number(await h.redis.command('ZCARD', key('failed')))).toBe(0);
     expect(Number(await h.redis.command('LLEN', key('wait')))).toBe(0);
+    expect(Number(await h.redis.command('ZCARD', key('prioritized')))).toBe(0);
     expect(Number(await h.redis.command('LLEN', key('active')))).toBe(0);
 
     // And the API says so for every job.
