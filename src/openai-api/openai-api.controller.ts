@@ -20,7 +20,7 @@ export const JOB_ID_HEADER = 'x-transcription-job-id';
 export const WARNINGS_HEADER = 'x-transcription-warnings';
 
 /** A header value made of ASCII only: JSON with every non-ASCII character escaped. */
-const asciiJson = (value: unknown) => JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+export const asciiJson = (value: unknown) => JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /** Emits once the client has gone: the connection closed before the response was finished. */
 function clientGone(req: Request, res: Response): Observable<unknown> {

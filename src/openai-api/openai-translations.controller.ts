@@ -8,15 +8,13 @@ import { SubmitRateLimit } from '../auth/throttle.js';
 import type { UploadedAudio } from '../jobs/submission.service.js';
 import { EXPORT_CONTENT_TYPES, toSrt, toVtt } from '../transcripts/exports.js';
 import { TranslationRequestDto } from './dto/translation-request.dto.js';
-import { JOB_ID_HEADER, methodNotAllowed, WARNINGS_HEADER } from './openai-api.controller.js';
+import { asciiJson, JOB_ID_HEADER, methodNotAllowed, WARNINGS_HEADER } from './openai-api.controller.js';
 import { OpenAiApiService } from './openai-api.service.js';
 import { OpenAiErrorFilter } from './openai-error.filter.js';
 import { OpenAiTranslationsService } from './openai-translations.service.js';
 import { toTranscriptionText } from './responses.js';
 import { toTranslationJson, toTranslationVerboseJson, type TranslationJson, type TranslationVerboseJson } from './translation-responses.js';
 
-/** A header value made of ASCII only: JSON with every non-ASCII character escaped (as the transcription route writes it; kept here so that route's file stays untouched). */
-const asciiJson = (value: unknown) => JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /**
  * OpenAI's `POST /v1/audio/translations` (speech in any language → English text) in front of the
