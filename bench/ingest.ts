@@ -1,9 +1,12 @@
 /**
  * Ingest: what the API process takes in, without workers.
  *
- * 1. Throughput: BENCH_INGEST_N (default 500) submissions of goforward.wav (2.8 s, 89 KB WAV),
- *    BENCH_INGEST_CONCURRENCY (default 32) in flight, against one API process; accepted (202)
- *    per second of wall time. The queued jobs are then removed (the run's queue prefix deleted).
+ * 1. Throughput: BENCH_INGEST_N (default 3000) submissions of goforward.wav (2.8 s, 89 KB WAV),
+ *    BENCH_INGEST_CONCURRENCY (default 32) in flight over keep-alive connections (the multipart
+ *    body encoded once: ClipSubmitter), against one API process; accepted (202) per second of
+ *    wall time, p50/p95/p99 latency, CPU per submission of the API process and of the client.
+ *    The ffprobe paths, about 50× slower, get BENCH_INGEST_SLOW_N (default 300) submissions.
+ *    The queued jobs are then removed (the run's queue prefix deleted).
  *    Ingest paths side by side in one run, BENCH_INGEST_ROUNDS (default 2) rounds in alternating
  *    order, a fresh API process each: INGEST_PROBE=header, INGEST_PROBE=ffprobe and, when
  *    BENCH_INGEST_BASELINE names another build's `src/main.js` (e.g. the previous commit's), that
@@ -24,7 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { envNumber, fixture, scratchDir, runBench } from './lib/env.js';
 import { benchSpace, GatewayProcess, removeQueues, type BenchSpace } from './lib/gateway.js';
-import { holdStream, JOBS, submitBytes } from './lib/http.js';
+import { ClipSubmitter, holdStream, JOBS, submitBytes } from './lib/http.js';
 import { settleAndDescribe, waitForQuiet } from './lib/machine.js';
 import { median, mib, percentile, round, writeResult } from './lib/results.js';
 
@@ -92,41 +95,52 @@ interface IngestVariant {
 type ThroughputRun = Awaited<ReturnType<typeof measureThroughput>>;
 
 /**
- * `n` submissions of `clip`, `concurrency` in flight, after 16 warm-up submissions (not counted:
- * the first requests compile routes and open pool connections).
+ * `n` submissions of `clip`, `concurrency` in flight over as many keep-alive connections
+ * (ClipSubmitter: the body encoded once), after 32 warm-up submissions (not counted: the first
+ * requests compile routes and open pool connections). The client's own CPU is reported beside the
+ * API's: both share the machine's cores.
  */
 async function measureThroughput(api: GatewayProcess, clip: Buffer, submitRoute: string, n: number, concurrency: number) {
-  await Promise.all(Array.from({ length: 16 }, () => submitBytes(api.baseUrl!, clip, 'goforward.wav', submitRoute)));
-  const load = await waitForQuiet();
-  const latencies: number[] = [];
-  const statuses: Record<string, number> = {};
-  let next = 0;
-  const cpu0 = api.cpuSeconds();
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < n) {
-        next++;
-        const s = performance.now();
-        const { status } = await submitBytes(api.baseUrl!, clip, 'goforward.wav', submitRoute);
-        latencies.push(performance.now() - s);
-        statuses[status] = (statuses[status] ?? 0) + 1;
-      }
-    }),
-  );
-  const wall = (performance.now() - t0) / 1000;
-  const accepted = statuses['202'] ?? 0;
-  const cpu = api.cpuSeconds() - cpu0;
-  return {
-    wall_s: round(wall, 3),
-    accepted,
-    statuses,
-    accepted_per_s: round(accepted / wall, 1),
-    latency_ms: { p50: round(percentile(latencies, 50), 1), p95: round(percentile(latencies, 95), 1), p99: round(percentile(latencies, 99), 1), max: round(Math.max(...latencies), 1) },
-    api_cpu_s: round(cpu, 2),
-    api_cpu_ms_per_submission: round((cpu * 1000) / n, 2),
-    load_average_at_start: load.load_average,
-  };
+  const client = new ClipSubmitter(api.baseUrl!, clip, 'goforward.wav', submitRoute, concurrency);
+  try {
+    await Promise.all(Array.from({ length: 32 }, () => client.submit()));
+    const load = await waitForQuiet();
+    const latencies: number[] = [];
+    const statuses: Record<string, number> = {};
+    let next = 0;
+    const cpu0 = api.cpuSeconds();
+    const clientCpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < n) {
+          next++;
+          const s = performance.now();
+          const status = await client.submit();
+          latencies.push(performance.now() - s);
+          statuses[status] = (statuses[status] ?? 0) + 1;
+        }
+      }),
+    );
+    const wall = (performance.now() - t0) / 1000;
+    const clientCpu = process.cpuUsage(clientCpu0);
+    const accepted = statuses['202'] ?? 0;
+    const cpu = api.cpuSeconds() - cpu0;
+    return {
+      submissions: n,
+      wall_s: round(wall, 3),
+      accepted,
+      statuses,
+      accepted_per_s: round(accepted / wall, 1),
+      latency_ms: { p50: round(percentile(latencies, 50), 1), p95: round(percentile(latencies, 95), 1), p99: round(percentile(latencies, 99), 1), max: round(Math.max(...latencies), 1) },
+      api_cpu_s: round(cpu, 2),
+      api_cpu_ms_per_submission: round((cpu * 1000) / n, 2),
+      client_cpu_ms_per_submission: round((clientCpu.user + clientCpu.system) / 1000 / n, 2),
+      load_average_at_start: load.load_average,
+    };
+  } finally {
+    client.close();
+  }
 }
 
 /** A 16-bit mono 16 kHz WAV header (44 bytes, canonical) for `dataBytes` bytes of samples. */
@@ -188,7 +202,8 @@ function streamUpload(baseUrl: string, fileBytes: number): Promise<{ status: num
 }
 
 async function main(): Promise<void> {
-  const n = envNumber('BENCH_INGEST_N', 500);
+  const n = envNumber('BENCH_INGEST_N', 3000);
+  const slowN = Math.min(n, envNumber('BENCH_INGEST_SLOW_N', 300));
   const concurrency = envNumber('BENCH_INGEST_CONCURRENCY', 32);
   const streams = envNumber('BENCH_SSE_STREAMS', 1000);
   const uploadBytes = envNumber('BENCH_UPLOAD_BYTES', 2 ** 30);
@@ -217,9 +232,10 @@ async function main(): Promise<void> {
       for (let round = 0; round < rounds; round++) {
         const order = round % 2 === 0 ? variants : [...variants].reverse();
         for (const variant of order) {
-          const run = await withApi(space, `api-throughput-${variant.name}-${round}`, variant.env, (api) => measureThroughput(api, clip, submitRoute, n, concurrency), variant.main);
+          const count = variant.name === 'header' ? n : slowN;
+          const run = await withApi(space, `api-throughput-${variant.name}-${round}`, variant.env, (api) => measureThroughput(api, clip, submitRoute, count, concurrency), variant.main);
           runs[variant.name].push(run);
-          console.log(`  throughput ${variant.name} (round ${round + 1}/${rounds}): ${run.accepted_per_s} accepted/s (${run.accepted}/${n}, p50 ${run.latency_ms.p50} ms, p95 ${run.latency_ms.p95} ms, API CPU ${run.api_cpu_ms_per_submission} ms/submission)`);
+          console.log(`  throughput ${variant.name} (round ${round + 1}/${rounds}): ${run.accepted_per_s} accepted/s (${run.accepted}/${count}, p50 ${run.latency_ms.p50} ms, p95 ${run.latency_ms.p95} ms, API CPU ${run.api_cpu_ms_per_submission} ms/submission, client CPU ${run.client_cpu_ms_per_submission} ms/submission)`);
         }
       }
       const summary = Object.fromEntries(variants.map((v) => {
@@ -230,6 +246,7 @@ async function main(): Promise<void> {
           p50_ms: round(median(rs.map((r) => r.latency_ms.p50)), 1),
           p95_ms: round(median(rs.map((r) => r.latency_ms.p95)), 1),
           api_cpu_ms_per_submission: round(median(rs.map((r) => r.api_cpu_ms_per_submission)), 2),
+          client_cpu_ms_per_submission: round(median(rs.map((r) => r.client_cpu_ms_per_submission)), 2),
           runs: rs,
         }];
       }));
@@ -241,7 +258,7 @@ async function main(): Promise<void> {
         api_cpu_per_submission: round(summary.header.api_cpu_ms_per_submission / old.api_cpu_ms_per_submission, 3),
       };
       console.log(`  throughput ratio header / ${ratios.against}: ${ratios.accepted_per_s} × accepted/s, ${ratios.p95} × p95, ${ratios.api_cpu_per_submission} × API CPU per submission`);
-      return { submissions: n, concurrency, rounds, variants: summary, ratios };
+      return { submissions: n, slow_path_submissions: slowN, concurrency, rounds, variants: summary, ratios };
     })();
 
     // --- 2. RSS with many SSE streams open -------------------------------------------------------
@@ -344,13 +361,14 @@ async function main(): Promise<void> {
       machine,
       method:
         'API process only (node dist/src/main.js, APP_ROLE=api; no worker, so jobs stay queued), a fresh process per part, its own queue prefix, ' +
-        `queues deleted afterwards. Throughput: ${n} multipart submissions of goforward.wav (89 KB) to /transcribe/pocketsphinx, ${concurrency} in flight ` +
-        '(after 16 warm-up submissions), accepted (202) / wall time; each submission is streamed to disk, ffprobed, stored, written to Postgres and enqueued. ' +
+        `queues deleted afterwards. Throughput: ${n} multipart submissions of goforward.wav (89 KB) to /transcribe/pocketsphinx (${slowN} for the ffprobe paths), ${concurrency} in flight ` +
+        'over as many keep-alive connections, the body encoded once (after 32 warm-up submissions); accepted (202) / wall time; each submission is streamed to disk, ' +
+        'probed (header or ffprobe), stored, written to Postgres and enqueued; CPU per submission of the API process (/proc/<pid>/stat) and of the client (process.cpuUsage). ' +
         `SSE: ${streams} streams (GET /stream/:job_id) on 10 queued jobs opened in waves of 100, held 10 s; RSS = VmRSS of the API process sampled every 100 ms; ` +
         'delta against the idle median just before; steady = median of the last 5 s held. Upload: one WAV (44-byte header + low-level noise) generated on the fly ' +
         'and sent as a streaming multipart body (http.request, Content-Length known, backpressure), peak VmRSS (100 ms samples) minus the idle baseline; ' +
         'VmHWM reset via /proc/<pid>/clear_refs before each part as a cross-check.',
-      config: { parts: [...parts], submissions: n, concurrency, rounds, baseline: baselineMain, sse_streams: streams, upload_bytes: uploadBytes, clip: path.basename(clipPath) },
+      config: { parts: [...parts], submissions: n, slow_path_submissions: slowN, concurrency, rounds, baseline: baselineMain, sse_streams: streams, upload_bytes: uploadBytes, clip: path.basename(clipPath) },
       measurements: { throughput, sse, upload },
       headline: [
         ...(throughput
@@ -359,7 +377,7 @@ async function main(): Promise<void> {
                 metric: `accepted submissions, ${v.label}`,
                 value: v.accepted_per_s,
                 unit: '/s',
-                note: `median of ${throughput.rounds}; ${concurrency} in flight, p50 ${v.p50_ms} ms, p95 ${v.p95_ms} ms; API CPU ${v.api_cpu_ms_per_submission} ms/submission; load average at start ${v.runs[0].load_average_at_start[0]}`,
+                note: `median of ${throughput.rounds}; ${v.runs[0].submissions} submissions, ${concurrency} in flight, p50 ${v.p50_ms} ms, p95 ${v.p95_ms} ms; API CPU ${v.api_cpu_ms_per_submission} ms/submission, client ${v.client_cpu_ms_per_submission} ms; load average at start ${v.runs[0].load_average_at_start[0]}`,
               })),
               {
                 metric: `ratio header / ${throughput.ratios.against}, accepted submissions`,

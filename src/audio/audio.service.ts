@@ -4,7 +4,7 @@ import { AppConfig } from '../config/app-config.js';
 import { runProcess } from '../common/process.js';
 import { AudioError, toolMessage } from './audio.errors.js';
 import { parseSilencedetect, type Silence } from './silences.js';
-import { assertRiffComplete, readHeader } from './header-probe.js';
+import { assertRiffComplete, readHead, readHeader } from './header-probe.js';
 import { assertDecodableIfWav, readWavHeader } from './wav.js';
 
 /** What a submission's probe says about an input file (ffprobe's names, whichever read it). */
@@ -63,10 +63,12 @@ export class AudioService {
   async probe(filePath: string, signal?: AbortSignal, sizeBytes?: number): Promise<AudioProbe> {
     const size = sizeBytes ?? (await stat(filePath)).size;
     if (size === 0) throw new AudioError('AUDIO_EMPTY', 'the file is empty (0 bytes)', { details: { path: filePath } });
-    // Header-only checks first, whichever probe runs: a WAV no decoder can read is refused with the reason.
-    await assertDecodableIfWav(filePath);
+    // Header-only checks first, whichever probe runs: a WAV no decoder can read is refused with
+    // the reason. The file's start is read once for these checks and the header probe.
+    const head = await readHead(filePath);
+    const wav = await assertDecodableIfWav({ path: filePath, head, size });
     if (this.config.INGEST_PROBE === 'header') {
-      const header = await readHeader(filePath, size);
+      const header = await readHeader(filePath, size, { head, wav });
       if (header) return { ...header, has_video: false, size_bytes: size, probed_by: 'header' };
     }
     return this.ffprobe(filePath, signal, size, false);

@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises';
 import { parseFile, parseFromTokenizer, type IFormat } from 'music-metadata';
 import { fromBuffer } from 'strtok3';
 import { AudioError } from './audio.errors.js';
+import type { WavHeader } from './wav.js';
 
 /**
  * What a container header says, read in-process (music-metadata) without decoding: the fast
@@ -51,7 +52,30 @@ function ffprobeNames(format: IFormat): { format_name: string; codec: string } |
  * Bytes read from the start of a file for the header: room for the WAV chunk headers, an MP3's
  * ID3v2 tag (without large cover art) and its first frames, FLAC's metadata blocks.
  */
-const HEAD_BYTES = 32 * 1024;
+export const HEAD_BYTES = 32 * 1024;
+
+/**
+ * The first HEAD_BYTES of a file (all of it when shorter): one read per submission, shared by
+ * the WAV checks (wav.ts) and readHeader.
+ */
+export function readHead(filePath: string): Promise<Buffer> {
+  return readAt(filePath, 0, HEAD_BYTES);
+}
+
+/**
+ * A PCM or float WAV described from the header wav.ts walked (the same fields music-metadata
+ * reads: format tag, bits per sample, rate, channels, data chunk size), in ffprobe's names;
+ * null for other WAV formats (ffprobe decides).
+ */
+function describeWav(wav: WavHeader, sizeBytes: number): HeaderProbe | null {
+  const { formatTag, bitsPerSample, sampleRate, channels, blockAlign, dataBytes } = wav;
+  let codec: string;
+  if (formatTag === 1 && [8, 16, 24, 32].includes(bitsPerSample)) codec = bitsPerSample === 8 ? 'pcm_u8' : `pcm_s${bitsPerSample}le`;
+  else if (formatTag === 3 && (bitsPerSample === 32 || bitsPerSample === 64)) codec = `pcm_f${bitsPerSample}le`;
+  else return null;
+  if (!sampleRate || !channels || !blockAlign || dataBytes <= 0 || sizeBytes <= 0) return null;
+  return { format_name: 'wav', codec, duration_sec: dataBytes / (sampleRate * blockAlign), sample_rate: sampleRate, channels };
+}
 
 type Parsed = { format: IFormat; warnings: string[] };
 
@@ -88,14 +112,26 @@ function describe({ format }: Parsed): HeaderProbe | null {
  * where the start does not suffice (Ogg keeps the duration in its last page; a large ID3 tag).
  *
  * @param sizeBytes the file's size in bytes (already stat'ed by the caller).
+ * @param known what the caller has read already: the file's first HEAD_BYTES (readHead), and its
+ *   WAV header when wav.ts walked one (a PCM/float WAV is then described from it, without
+ *   music-metadata).
  * @returns the header's facts, or null when the header cannot tell (unknown or unsupported
  *   container, a video, missing duration/rate/channels, a damaged header): the caller then asks ffprobe.
  * @throws AudioError AUDIO_TRUNCATED when the header itself shows that the file was cut off: a
  *   RIFF/WAVE size or `data` chunk larger than the file, or an MP3 Xing/Info header declaring
  *   more bytes of audio than arrived.
  */
-export async function readHeader(filePath: string, sizeBytes: number): Promise<HeaderProbe | null> {
-  const head = await readAt(filePath, 0, HEAD_BYTES);
+export async function readHeader(filePath: string, sizeBytes: number, known: { head?: Buffer; wav?: WavHeader | null } = {}): Promise<HeaderProbe | null> {
+  const head = known.head ?? (await readHead(filePath));
+  if (known.wav) {
+    // Already walked (wav.ts, for the 422 checks): no second parse of the same header.
+    const probe = describeWav(known.wav, sizeBytes);
+    if (probe) {
+      riffComplete(filePath, head, sizeBytes);
+      if (known.wav.dataTruncated) throw wavDataTruncated(filePath, sizeBytes, probe.duration_sec);
+      return probe;
+    }
+  }
   let parsed: Parsed;
   try {
     parsed = await parseHead(head, sizeBytes);
@@ -139,12 +175,14 @@ function riffComplete(filePath: string, header: Buffer, size: number): void {
 /** The RIFF size, and the `data` chunk's size (music-metadata caps it at the file's end and warns). */
 function assertWavComplete(filePath: string, head: Buffer, size: number, warnings: string[], durationSec: number): void {
   riffComplete(filePath, head, size);
-  if (warnings.some((w) => w.includes('data chunk length exceeding file length'))) {
-    throw new AudioError('AUDIO_TRUNCATED', `the WAV file is truncated: its data chunk declares more samples than the file holds (${durationSec.toFixed(1)} s arrived)`, {
-      publicFields: { size_bytes: size },
-      details: { path: filePath },
-    });
-  }
+  if (warnings.some((w) => w.includes('data chunk length exceeding file length'))) throw wavDataTruncated(filePath, size, durationSec);
+}
+
+function wavDataTruncated(filePath: string, size: number, durationSec: number): AudioError {
+  return new AudioError('AUDIO_TRUNCATED', `the WAV file is truncated: its data chunk declares more samples than the file holds (${durationSec.toFixed(1)} s arrived)`, {
+    publicFields: { size_bytes: size },
+    details: { path: filePath },
+  });
 }
 
 /** Bytes of an ID3v2 tag at the start of a file (10-byte header + syncsafe size + optional footer), else 0. */

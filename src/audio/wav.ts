@@ -34,6 +34,23 @@ export interface WavHeader {
    * dataBytes / (sampleRate × blockAlign).
    */
   dataBytes: number;
+  /**
+   * True when the data chunk declares more bytes than the file holds after it (a recording cut
+   * off in transfer); false for the "to the end of the file" sizes 0 and 0xFFFFFFFF.
+   */
+  dataTruncated: boolean;
+}
+
+/**
+ * A file whose first bytes the caller has read already: header reads inside `head` cost no
+ * system call; reads past it go to the file.
+ */
+export interface FileWithHead {
+  path: string;
+  /** The file's first bytes (all of them when the file is that short). */
+  head: Buffer;
+  /** The file's size in bytes. */
+  size: number;
 }
 
 /** Size of the canonical PCM header wavHeader writes: RIFF (12) + fmt (8 + 16) + data chunk header (8). */
@@ -69,10 +86,25 @@ function malformed(why: string, path: string | undefined): AudioError {
  *   truncated or comes after data, or there is no data chunk; the message never names the path
  *   (it is in `details`). fs errors (ENOENT…) as they are.
  */
-export async function readWavHeader(source: string | Uint8Array): Promise<WavHeader> {
-  if (typeof source !== 'string') {
+export async function readWavHeader(source: string | Uint8Array | FileWithHead): Promise<WavHeader> {
+  if (source instanceof Uint8Array) {
     const bytes = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
     return walk({ size: bytes.length, read: (offset, length) => Promise.resolve(bytes.subarray(offset, offset + length)) }, undefined);
+  }
+  if (typeof source !== 'string') {
+    const { path, head, size } = source;
+    const read = async (offset: number, length: number): Promise<Buffer> => {
+      if (offset + length <= head.length || head.length >= size) return head.subarray(offset, offset + length);
+      const handle = await open(path, 'r');
+      try {
+        const buffer = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+        return buffer.subarray(0, bytesRead);
+      } finally {
+        await handle.close();
+      }
+    };
+    return walk({ size, read }, path);
   }
   const handle = await open(source, 'r');
   try {
@@ -99,7 +131,7 @@ async function walk(src: ByteSource, path: string | undefined): Promise<WavHeade
   if (riff.length < 12 || (magic !== 'RIFF' && magic !== 'RF64') || riff.toString('ascii', 8, 12) !== 'WAVE') {
     throw malformed('not a RIFF/WAVE file', path);
   }
-  let format: Omit<WavHeader, 'dataOffset' | 'dataBytes'> | undefined;
+  let format: Omit<WavHeader, 'dataOffset' | 'dataBytes' | 'dataTruncated'> | undefined;
   let ds64DataBytes: number | undefined;
   let offset = 12;
   for (let i = 0; i < MAX_CHUNKS && offset + 8 <= src.size; i++) {
@@ -136,7 +168,8 @@ async function walk(src: ByteSource, path: string | undefined): Promise<WavHeade
       const bytes = declared === 0 || declared === UNKNOWN_SIZE ? available : Math.min(declared, available);
       // A partial trailing frame (an odd byte of 16-bit audio) is not a sample.
       const whole = format.blockAlign > 0 ? bytes - (bytes % format.blockAlign) : bytes;
-      return { ...format, dataOffset: body, dataBytes: Math.max(0, whole) };
+      const dataTruncated = declared !== 0 && declared !== UNKNOWN_SIZE && declared > available;
+      return { ...format, dataOffset: body, dataBytes: Math.max(0, whole), dataTruncated };
     }
     offset = body + size + (size % 2);
   }
@@ -211,17 +244,20 @@ export function assertDecodableWav(header: WavHeader): void {
  * RIFF/WAVE, or whose header cannot be walked, passes (the container probe then judges it, with
  * its own message); a readable WAV header must pass assertDecodableWav.
  *
+ * @param source the file's path, or the file with its first bytes already read.
+ * @returns the WAV header that passed, or null when the file is not a WAV this can walk.
  * @throws AudioError AUDIO_UNSUPPORTED_FORMAT / AUDIO_NO_SAMPLES; fs errors as they are.
  */
-export async function assertDecodableIfWav(path: string): Promise<void> {
+export async function assertDecodableIfWav(source: string | FileWithHead): Promise<WavHeader | null> {
   let header: WavHeader;
   try {
-    header = await readWavHeader(path);
+    header = await readWavHeader(source);
   } catch (err) {
-    if (err instanceof AudioError) return;
+    if (err instanceof AudioError) return null;
     throw err;
   }
   assertDecodableWav(header);
+  return header;
 }
 
 /**

@@ -122,20 +122,25 @@ export class JobsController {
     submit: () => Promise<SubmitJobResponse>,
   ): Promise<SubmitJobResponse> {
     const { file } = request;
+    // submit() removes the upload itself; a replay, a conflict or a bad key never reach it.
+    let submitted = false;
+    const submitOnceHere = () => {
+      submitted = true;
+      return submit();
+    };
     try {
       const key = parseIdempotencyKey(request.idempotencyKey);
-      if (key === null) return await submit();
+      if (key === null) return await submitOnceHere();
       const requestHash = idempotencyRequestHash({
         route: request.route,
         fields: request.dto,
         file: file ? { sha256: await hashUpload(file.path), name: file.originalname } : null,
       });
-      const { response, replayed } = await this.idempotency.execute(request.keyLabel, key, requestHash, submit);
+      const { response, replayed } = await this.idempotency.execute(request.keyLabel, key, requestHash, submitOnceHere);
       if (replayed) request.res.setHeader('Idempotent-Replayed', 'true');
       return response;
     } finally {
-      // submit() removes the upload itself; a replay, a conflict or a bad key never reach it.
-      if (file) await rm(file.path, { force: true });
+      if (file && !submitted) await rm(file.path, { force: true });
     }
   }
 

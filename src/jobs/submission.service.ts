@@ -69,6 +69,8 @@ export class SubmissionService {
       throw new JobError('FILE_REQUIRED', "the multipart field 'file' is required: send the audio or video file as 'file', or its http(s) URL as 'audio_url'");
     }
     let upload = file;
+    /** True once storage took the upload (renamed into place): nothing is left to remove. */
+    let uploadGone = false;
     try {
       const resolved = await this.resolver.resolve(dto, engineFromPath);
       if (!upload) upload = await this.download(dto.audio_url!);
@@ -84,7 +86,8 @@ export class SubmissionService {
       const engine = resolved.engine.id;
 
       // The upload is ours and done with: local storage moves it into place instead of copying it.
-      await this.storage.put(audioKey, upload.path, { contentType: upload.mimetype, move: true, size_bytes: probe.size_bytes });
+      const stored = await this.storage.put(audioKey, upload.path, { contentType: upload.mimetype, move: true, size_bytes: probe.size_bytes });
+      if (stored.moved) uploadGone = true;
       try {
         await this.submitter.submit({
           jobId,
@@ -124,8 +127,8 @@ export class SubmissionService {
         message: `queued for transcription by ${engine} (${probe.duration_sec?.toFixed(1) ?? '?'} s of ${probe.codec} audio)`,
       };
     } finally {
-      // Usually gone already (moved into storage); unlink is one system call where rm is several.
-      if (upload) await removeUpload(upload.path);
+      // Unlink is one system call where rm is several; none when storage took the file.
+      if (upload && !uploadGone) await removeUpload(upload.path);
     }
   }
 

@@ -32,7 +32,7 @@ export class LocalStorageDriver implements StorageDriver {
    * @throws the source's own error when a stream source fails (nothing is stored)
    * @throws StorageError STORAGE_UNAVAILABLE when the file cannot be written
    */
-  async put(key: string, source: Readable | string, meta: StoragePutMeta): Promise<{ size_bytes: number }> {
+  async put(key: string, source: Readable | string, meta: StoragePutMeta): Promise<{ size_bytes: number; moved?: true }> {
     const target = this.pathOf(key);
     if (typeof source === 'string' && meta.move) return this.moveIn(key, source, target, meta.size_bytes);
     // Write to a sibling temp file and rename: readers never see a half-written object.
@@ -62,7 +62,7 @@ export class LocalStorageDriver implements StorageDriver {
    * copy-and-rename of put() (EXDEV), the source left for the caller to remove.
    * @param sizeBytes the file's size when the caller knows it, saving a stat.
    */
-  private async moveIn(key: string, source: string, target: string, sizeBytes?: number): Promise<{ size_bytes: number }> {
+  private async moveIn(key: string, source: string, target: string, sizeBytes?: number): Promise<{ size_bytes: number; moved?: true }> {
     try {
       const size = sizeBytes ?? (await stat(source)).size;
       await mkdir(path.dirname(target), { recursive: true });
@@ -72,7 +72,7 @@ export class LocalStorageDriver implements StorageDriver {
         if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
         return await this.put(key, source, { contentType: '' });
       }
-      return { size_bytes: size };
+      return { size_bytes: size, moved: true };
     } catch (err) {
       // A key's directory is made for it (audio/<transcript id>/): a failed move leaves none behind.
       await rmdir(path.dirname(target)).catch(() => undefined);

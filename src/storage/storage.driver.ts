@@ -16,7 +16,7 @@ export interface StoragePutMeta {
    * For a file-path source: the caller is done with the file, so the driver may take it instead
    * of copying it. The local driver renames it into place (a copy, then removal, across file
    * systems); object stores upload it as usual and leave it. The caller still removes whatever
-   * is left at the path afterwards.
+   * is left at the path afterwards, unless put answered `moved: true` (then nothing is left).
    */
   move?: boolean;
 }
@@ -44,11 +44,12 @@ export interface StorageDriver {
   /**
    * Streams `source` (a readable stream or a local file path) into the object `key`
    * (`meta.move`: the file may be moved rather than copied). Never buffers the whole object in memory; a failed write leaves no partial object.
-   * @returns the stored size in bytes.
+   * @returns the stored size in bytes; `moved: true` when a `move` source was taken (renamed into
+   *   place: nothing is left at its path, so the caller need not remove it).
    * @throws the source's own error, or an Error for a stream of the wrong `size_bytes` (nothing stored)
    * @throws StorageError STORAGE_UNAVAILABLE when the store fails
    */
-  put(key: string, source: Readable | string, meta: StoragePutMeta): Promise<{ size_bytes: number }>;
+  put(key: string, source: Readable | string, meta: StoragePutMeta): Promise<{ size_bytes: number; moved?: true }>;
   /** @throws StorageNotFoundError */
   read(key: string): Promise<Readable>;
   /**

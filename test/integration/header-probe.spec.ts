@@ -31,6 +31,10 @@ describe('submission probe: container header in-process, ffprobe where the heade
     ffmpeg('-i', fixture('jfk.wav'), '-c:a', 'aac', file('jfk.m4a'));
     ffmpeg('-f', 'lavfi', '-i', 'testsrc=s=64x48:d=3', '-i', fixture('goforward.wav'), '-shortest', '-c:v', 'libx264', '-c:a', 'libopus', file('clip.mkv'));
     ffmpeg('-i', fixture('fw_stereo_diarization.wav'), '-c:a', 'pcm_f32le', file('float.wav'));
+    ffmpeg('-i', fixture('jfk.wav'), '-c:a', 'pcm_u8', file('jfk-u8.wav'));
+    ffmpeg('-i', fixture('fw_stereo_diarization.wav'), '-c:a', 'pcm_s24le', file('stereo24.wav'));
+    // A 40 kB LIST chunk before the samples: the data chunk's header lies past the bytes read first.
+    ffmpeg('-i', fixture('goforward.wav'), '-metadata', `comment=${'x'.repeat(40_000)}`, '-c:a', 'pcm_s16le', file('long-list.wav'));
   });
 
   it.each([
@@ -41,6 +45,11 @@ describe('submission probe: container header in-process, ffprobe where the heade
     ['a FLAC', () => file('jfk.flac')],
     ['a stereo 44.1 kHz FLAC', () => file('stereo44k.flac')],
     ['an Ogg Opus file', () => file('jfk.ogg')],
+    ['a WAV with a LIST chunk before its samples', () => fixture('jfk.wav')],
+    ['a WAV whose samples start past the first 32 kB', () => file('long-list.wav')],
+    ['an 8-bit WAV', () => file('jfk-u8.wav')],
+    ['a 24-bit stereo WAV', () => file('stereo24.wav')],
+    ['a float WAV that ffmpeg writes as WAVE_FORMAT_EXTENSIBLE', () => file('float.wav')],
   ])('reads %s from its header, with the facts ffprobe gives', async (_name, path) => {
     const fromHeader = await header.probe(path());
     const fromFfprobe = await ffprobeOnly.probe(path());
@@ -56,7 +65,6 @@ describe('submission probe: container header in-process, ffprobe where the heade
   it.each([
     ['an M4A (its sample entry may claim 2 channels for mono AAC)', () => file('jfk.m4a'), { channels: 1, has_video: false }],
     ['a video (Matroska)', () => file('clip.mkv'), { has_video: true }],
-    ['a float WAV that ffmpeg writes as WAVE_FORMAT_EXTENSIBLE (music-metadata names no codec for it)', () => file('float.wav'), { codec: 'pcm_f32le', channels: 2 }],
   ])('leaves %s to ffprobe', async (_name, path, expected) => {
     expect(await header.probe(path())).toMatchObject({ ...expected, probed_by: 'ffprobe' });
   });
@@ -131,7 +139,7 @@ describe('LocalStorageDriver move', () => {
     const storage = new LocalStorageDriver(path.join(root, 'data'));
     const upload = path.join(root, 'upload-1');
     await writeFile(upload, readFileSync(fixture('goforward.wav')));
-    await expect(storage.put('audio/t1/goforward.wav', upload, { contentType: 'audio/wav', move: true })).resolves.toEqual({ size_bytes: statSync(fixture('goforward.wav')).size });
+    await expect(storage.put('audio/t1/goforward.wav', upload, { contentType: 'audio/wav', move: true })).resolves.toEqual({ size_bytes: statSync(fixture('goforward.wav')).size, moved: true });
     expect(existsSync(upload)).toBe(false);
     expect(await readFile(path.join(root, 'data', 'audio/t1/goforward.wav'))).toEqual(readFileSync(fixture('goforward.wav')));
   });

@@ -7,7 +7,7 @@ import { declaredMediaType, servedMediaType } from '../../src/common/media-type.
 import { hasNoNul } from '../../src/jobs/dto/text-validators.js';
 import { chunkPlace, describeChunk, publicFailedReason } from '../../src/transcription/failure.js';
 
-const PCM: WavHeader = { sampleRate: 16_000, channels: 1, bitsPerSample: 16, formatTag: 1, blockAlign: 2, dataOffset: 44, dataBytes: 32_000 };
+const PCM: WavHeader = { sampleRate: 16_000, channels: 1, bitsPerSample: 16, formatTag: 1, blockAlign: 2, dataOffset: 44, dataBytes: 32_000, dataTruncated: false };
 const refusal = (header: Partial<WavHeader>) => {
   try {
     assertDecodableWav({ ...PCM, ...header });

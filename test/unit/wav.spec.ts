@@ -81,8 +81,24 @@ describe('readWavHeader', () => {
     expect((await readWavHeader(wav({ samples: 4, dataSize: 0 }))).dataBytes).toBe(8);
     const odd = Buffer.concat([wav({ samples: 4 }), Buffer.from([1])]);
     expect((await readWavHeader(odd)).dataBytes).toBe(8);
-    // A header that declares more than arrived: what arrived.
-    expect((await readWavHeader(wav({ samples: 4, dataSize: 1000 }))).dataBytes).toBe(8);
+    // A header that declares more than arrived: what arrived, and marked as cut off.
+    expect(await readWavHeader(wav({ samples: 4, dataSize: 1000 }))).toMatchObject({ dataBytes: 8, dataTruncated: true });
+    expect(await readWavHeader(wav({ samples: 4 }))).toMatchObject({ dataBytes: 8, dataTruncated: false });
+    expect((await readWavHeader(wav({ samples: 4, dataSize: 0xffffffff }))).dataTruncated).toBe(false);
+  });
+
+  it('reads a file whose first bytes are already in memory: from them where they suffice, from the file past them', async () => {
+    const file = path.join(dir, 'head.wav');
+    const list = Buffer.concat([Buffer.from('LIST', 'ascii'), Buffer.alloc(4), Buffer.alloc(5000, 0x20)]);
+    list.writeUInt32LE(5000, 4);
+    const bytes = wav({ extra: list, samples: 1000 });
+    writeFileSync(file, bytes);
+    const whole = await readWavHeader(file);
+    expect(whole).toMatchObject({ dataOffset: 44 + 5008, dataBytes: 2000, dataTruncated: false });
+    // The data chunk's header lies past a 64-byte head: read from the file.
+    expect(await readWavHeader({ path: file, head: bytes.subarray(0, 64), size: bytes.length })).toEqual(whole);
+    // A head that holds every chunk header: the file is never opened (a path that does not exist proves it).
+    expect(await readWavHeader({ path: path.join(dir, 'missing.wav'), head: bytes.subarray(0, 6000), size: bytes.length })).toEqual(whole);
   });
 
   it('skips odd-sized chunks (padded to even) before data', async () => {
