@@ -1,5 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiKeyLabel } from '../auth/api-key.guard.js';
 import { AppConfig } from '../config/app-config.js';
 import { EngineHealthService } from '../engines/engine-health.service.js';
 import { EngineRegistry } from '../engines/engine-registry.js';
@@ -19,14 +20,17 @@ export class EnginesController {
 
   /**
    * Every enabled engine with its cached availability (periodic probes; never waits on an engine)
-   * and capabilities, and what waits for it (`queue`: jobs and chunks waiting, the oldest wait in
-   * seconds, the same per API key label; null when Redis does not answer within 1 s):
+   * and capabilities, and what waits for it (`queue`: jobs and chunks waiting and the oldest wait
+   * in seconds, over every key; `by_key` holds the same for the caller's own key only, since other
+   * teams' key labels and backlogs are theirs (operators see every key in /metrics); null when
+   * Redis does not answer within 1 s):
    * `{engines: {<id>: {engine, display_name, available, message, checked_at, …capabilities, queue}}, default_engine}`.
+   * @param keyLabel the caller's key label (ApiKeyLabel: the 8-character hash of its key).
    */
   @ApiOperation({ summary: 'Enabled engines with cached availability, capabilities and queue backlog' })
   @ApiOkResponse({ type: EnginesSchema })
   @Get('engines')
-  async engines(): Promise<{ engines: Record<string, Record<string, unknown>>; default_engine: string }> {
+  async engines(@ApiKeyLabel() keyLabel: string): Promise<{ engines: Record<string, Record<string, unknown>>; default_engine: string }> {
     const backlog = await this.readBacklog();
     const engines: Record<string, Record<string, unknown>> = {};
     for (const engine of this.registry.all()) {
@@ -41,7 +45,7 @@ export class EnginesController {
         ...engine.capabilities,
         // With vad_filter on (the default), this engine is sent speech only; whole-file engines hear everything (and are guarded).
         speech_only: !engine.capabilities.whole_file,
-        queue: backlog ? engineQueue(backlog.rows.filter((r) => r.engine === engine.id), backlog.truncated) : null,
+        queue: backlog ? engineQueue(backlog.rows.filter((r) => r.engine === engine.id), backlog.truncated, keyLabel) : null,
       };
     }
     return { engines, default_engine: EngineRegistry.canonicalId(this.config.DEFAULT_TRANSCRIPTION_ENGINE) };
@@ -65,8 +69,8 @@ export class EnginesController {
 
 interface QueueGroup { waiting_jobs: number; waiting_chunks: number; oldest_wait_sec: number | null }
 
-/** One engine's backlog rows folded into totals and per-key groups. */
-function engineQueue(rows: BacklogRow[], truncated: boolean): QueueGroup & { by_key: Record<string, QueueGroup>; truncated: boolean } {
+/** One engine's backlog rows folded into totals (every key) and the group of `ownKey` (by_key). */
+function engineQueue(rows: BacklogRow[], truncated: boolean, ownKey: string): QueueGroup & { by_key: Record<string, QueueGroup>; truncated: boolean } {
   const fold = (group: QueueGroup, row: BacklogRow) => {
     if (row.kind === 'chunks') group.waiting_chunks += row.waiting;
     else group.waiting_jobs += row.waiting;
@@ -77,7 +81,7 @@ function engineQueue(rows: BacklogRow[], truncated: boolean): QueueGroup & { by_
   const byKey: Record<string, QueueGroup> = {};
   for (const row of rows) {
     fold(total, row);
-    fold((byKey[row.key] ??= empty()), row);
+    if (row.key === ownKey) fold((byKey[row.key] ??= empty()), row);
   }
   return { ...total, by_key: byKey, truncated };
 }

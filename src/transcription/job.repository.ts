@@ -91,6 +91,16 @@ export class JobRepository {
     return row?.transcript ? (row as JobWithTranscript) : null;
   }
 
+  /**
+   * Of `jobIds`, those whose job has not ended: a row with `completed_at IS NULL` (queued or
+   * processing). Ended jobs and ids without a row are left out.
+   */
+  async openJobIds(jobIds: string[]): Promise<Set<string>> {
+    if (jobIds.length === 0) return new Set();
+    const rows = await this.jobs.manager.query<{ job_id: string }[]>('SELECT job_id FROM transcript_jobs WHERE job_id = ANY($1::varchar[]) AND completed_at IS NULL', [jobIds]);
+    return new Set(rows.map((r) => r.job_id));
+  }
+
   /** The recorded failure of a job (`error_details`, private part included), or null. */
   async errorDetails(jobId: string): Promise<Record<string, unknown> | null> {
     const row = await this.jobs.findOne({ where: { jobId }, select: { id: true, errorDetails: true } });

@@ -1,9 +1,10 @@
-import { HttpStatus, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { HttpStatus, Injectable, Logger, Optional, type OnModuleDestroy } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
 import { Redis } from 'ioredis';
 import { GatewayError } from '../common/gateway-error.js';
 import { redisConnection } from '../common/redis.js';
 import { AppConfig } from '../config/app-config.js';
+import { JobRepository } from './job.repository.js';
 import { TranscriptionEvent, type JobCancelledEvent, type JobCompletedEvent, type JobFailedEvent } from './transcription.events.js';
 
 /** Seconds a client refused by the quota is told to wait (`Retry-After`): about one chunk of another job finishing. */
@@ -28,8 +29,8 @@ export class QuotaError extends GatewayError {
 }
 
 /**
- * KEYS: used (hash label → seconds), jobs (hash job id → "label<TAB>seconds").
- * ARGV: label, job id, seconds, limit. Returns {1|0, seconds of the key before this job}.
+ * KEYS: used (hash label → seconds), jobs (hash job id → "label<TAB>seconds<TAB>reserved at, ms since the epoch").
+ * ARGV: label, job id, seconds, limit, now (ms). Returns {1|0, seconds of the key before this job}.
  * A job already reserved is accepted again without counting twice (a retried submission step).
  */
 const RESERVE = `
@@ -37,7 +38,7 @@ local before = redis.call('HGET', KEYS[1], ARGV[1]) or '0'
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return {1, before} end
 if tonumber(before) + tonumber(ARGV[3]) > tonumber(ARGV[4]) + 0.000001 then return {0, before} end
 redis.call('HINCRBYFLOAT', KEYS[1], ARGV[1], ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[1] .. '\t' .. ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[1] .. '\t' .. ARGV[3] .. '\t' .. ARGV[5])
 return {1, before}
 `;
 
@@ -48,10 +49,19 @@ if not held then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
 local tab = string.find(held, '\t', 1, true)
 local label = string.sub(held, 1, tab - 1)
-local left = tonumber(redis.call('HINCRBYFLOAT', KEYS[1], label, '-' .. string.sub(held, tab + 1)))
+local rest = string.sub(held, tab + 1)
+local tab2 = string.find(rest, '\t', 1, true)
+local sec = tab2 and string.sub(rest, 1, tab2 - 1) or rest
+local left = tonumber(redis.call('HINCRBYFLOAT', KEYS[1], label, '-' .. sec))
 if left <= 0.000001 then redis.call('HDEL', KEYS[1], label) end
 return 1
 `;
+
+/**
+ * A reservation at least this old whose job has ended (or whose rows do not exist) is stale:
+ * younger ones may belong to a submission still writing its rows (JobSubmitter reserves first).
+ */
+export const STALE_RESERVATION_MS = 60_000;
 
 const fmt = (sec: number) => `${(Math.round(sec * 10) / 10).toFixed(1)} s`;
 
@@ -63,6 +73,11 @@ const fmt = (sec: number) => `${(Math.round(sec * 10) / 10).toFixed(1)} s`;
  * the job completes, fails or is cancelled (this class subscribes to those lifecycle events, in
  * whichever process emits them) and when the submission is rolled back. Giving back is
  * idempotent: a job's seconds are returned at most once.
+ *
+ * A job can end without its seconds coming back (the give-back failed on a Redis hiccup; its rows
+ * were deleted while it waited; Redis lost the job): so that such seconds never lock a key out,
+ * a key that hits its limit has its reservations checked against Postgres first, and those of
+ * jobs that have ended, or have no rows, and are older than STALE_RESERVATION_MS are given back.
  */
 @Injectable()
 export class QueuedAudioQuota implements OnModuleDestroy {
@@ -71,7 +86,14 @@ export class QueuedAudioQuota implements OnModuleDestroy {
   private readonly usedKey: string;
   private readonly jobsKey: string;
 
-  constructor(private readonly config: AppConfig) {
+  /**
+   * @param jobs where a job's state is read when a key hits its limit (absent: no check, e.g. in a
+   *   process or test without Postgres).
+   */
+  constructor(
+    private readonly config: AppConfig,
+    @Optional() private readonly jobs?: JobRepository,
+  ) {
     this.usedKey = `${config.QUEUE_PREFIX}:quota:queued-audio-sec`;
     this.jobsKey = `${config.QUEUE_PREFIX}:quota:jobs`;
   }
@@ -106,7 +128,9 @@ export class QueuedAudioQuota implements OnModuleDestroy {
         limit_sec: limit, file_sec: Math.round(sec * 10) / 10,
       });
     }
-    const [ok, before] = (await this.redis.eval(RESERVE, 2, this.usedKey, this.jobsKey, keyLabel, jobId, sec.toFixed(3), String(limit))) as [number, string];
+    const tryReserve = async () => (await this.redis.eval(RESERVE, 2, this.usedKey, this.jobsKey, keyLabel, jobId, sec.toFixed(3), String(limit), String(Date.now()))) as [number, string];
+    let [ok, before] = await tryReserve();
+    if (ok !== 1 && (await this.releaseStale(keyLabel)) > 0) [ok, before] = await tryReserve();
     if (ok === 1) return;
     const queued = Math.round(Number(before) * 10) / 10;
     throw new QuotaError(
@@ -114,6 +138,30 @@ export class QueuedAudioQuota implements OnModuleDestroy {
       `this API key already has ${fmt(queued)} of audio queued or running and this file adds ${fmt(sec)}, over the limit of ${limit} s per key (MAX_QUEUED_AUDIO_SECONDS_PER_KEY); retry after ${QUOTA_RETRY_AFTER_SEC} s, once some of its jobs have finished`,
       { limit_sec: limit, queued_sec: queued, file_sec: Math.round(sec * 10) / 10, retry_after: QUOTA_RETRY_AFTER_SEC },
     );
+  }
+
+  /**
+   * Gives back the seconds of `keyLabel`'s stale reservations: older than STALE_RESERVATION_MS,
+   * of jobs whose row says they ended or that have no row (Postgres decides; without it, none).
+   * @returns how many reservations were given back.
+   * @throws whatever Redis or Postgres throw.
+   */
+  async releaseStale(keyLabel: string): Promise<number> {
+    if (!this.jobs || this.limit <= 0) return 0;
+    const now = Date.now();
+    const candidates = Object.entries(await this.redis.hgetall(this.jobsKey))
+      .filter(([, held]) => {
+        const [label, , at] = held.split('\t');
+        // Reservations written before the time was recorded count as old.
+        return label === keyLabel && (at === undefined || now - Number(at) >= STALE_RESERVATION_MS);
+      })
+      .map(([jobId]) => jobId);
+    if (candidates.length === 0) return 0;
+    const open = await this.jobs.openJobIds(candidates);
+    const stale = candidates.filter((jobId) => !open.has(jobId));
+    for (const jobId of stale) await this.release(jobId);
+    if (stale.length) this.logger.warn(`gave back the queued-audio quota of ${stale.length} job(s) of key ${keyLabel} that had ended without giving it back: ${stale.join(', ')}`);
+    return stale.length;
   }
 
   /** Gives back the seconds job `jobId` holds (none: nothing happens). @throws whatever Redis throws. */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { roundSeconds } from '../common/seconds.js';
 
 /** The webhook queue of the typed job catalog (see src/jobs/jobs.constants.ts for the others). */
 export enum WebhookQueueName {
@@ -68,7 +69,10 @@ export function webhookDeliveryId(jobId: string, event: WebhookEvent): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
-/** `transcription.completed` payload. `duration` in seconds; `text` is cut to WEBHOOK_TEXT_LIMIT characters. */
+/**
+ * `transcription.completed` payload. `duration` in seconds, rounded to 3 decimals like every API
+ * answer (roundSeconds); `text` is cut to WEBHOOK_TEXT_LIMIT characters.
+ */
 export function completedPayload(input: {
   jobId: string;
   transcriptId: string | null;
@@ -87,7 +91,7 @@ export function completedPayload(input: {
     occurred_at: (input.occurredAt ?? new Date()).toISOString(),
     result: {
       segments_count: input.segmentsCount,
-      duration: input.durationSec,
+      duration: roundSeconds(input.durationSec),
       text: truncated ? input.text.slice(0, WEBHOOK_TEXT_LIMIT) : input.text,
       text_truncated: truncated,
     },

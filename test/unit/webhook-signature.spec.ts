@@ -84,6 +84,8 @@ describe('webhook delivery id and payloads', () => {
     const long = completedPayload({ jobId: 'j', transcriptId: 't', segmentsCount: 3, durationSec: 12.5, text: 'a'.repeat(WEBHOOK_TEXT_LIMIT + 1) });
     expect(long.result).toEqual({ segments_count: 3, duration: 12.5, text: 'a'.repeat(WEBHOOK_TEXT_LIMIT), text_truncated: true });
     expect(completedPayload({ jobId: 'j', transcriptId: 't', segmentsCount: 1, durationSec: 1, text: 'hi' }).result?.text_truncated).toBe(false);
+    // The duration is rounded to milliseconds, as in the status and result answers.
+    expect(completedPayload({ jobId: 'j', transcriptId: 't', segmentsCount: 1, durationSec: 2.7999375, text: 'hi' }).result?.duration).toBe(2.8);
     const failed = failedPayload({ jobId: 'j', transcriptId: null, error: { code: 'ENGINE_UNAVAILABLE', message: 'down', retryable: true, engine: 'riva' } as Record<string, unknown> });
     expect(failed).toMatchObject({ event: 'transcription.failed', status: 'failed', error: { code: 'ENGINE_UNAVAILABLE', message: 'down' } });
     expect(Object.keys(failed.error!)).toEqual(['code', 'message']);

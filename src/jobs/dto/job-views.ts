@@ -2,14 +2,7 @@ import type { EngineTask, Segment } from '../../engines/engine.spec.js';
 import type { JobStage, JobStatus } from '../../transcription/job-catalog.js';
 import type { QueuePosition } from '../../transcription/queue-backlog.js';
 
-/**
- * Durations in API answers (status `result.duration`, result `duration`, OpenAI `duration`):
- * seconds rounded to 3 decimals (milliseconds), the same everywhere. Segment and word times are
- * the engines' own and are not rounded.
- */
-export function roundSeconds(seconds: number): number {
-  return Math.round(seconds * 1000) / 1000;
-}
+export { roundSeconds } from '../../common/seconds.js';
 
 /**
  * Public status of a job: the pipeline's four, plus `cancelled` for a job ended by DELETE while

@@ -93,7 +93,7 @@ export class QueueGroupSchema {
 }
 
 export class EngineQueueSchema extends QueueGroupSchema {
-  @ApiProperty({ type: 'object', additionalProperties: { $ref: '#/components/schemas/QueueGroupSchema' }, description: 'the same per API key label (8 hex characters of its SHA-256, or anonymous)' }) by_key!: Record<string, QueueGroupSchema>;
+  @ApiProperty({ type: 'object', additionalProperties: { $ref: '#/components/schemas/QueueGroupSchema' }, description: 'the same for the caller\'s own API key only, under its label (8 hex characters of its SHA-256, or anonymous); other keys count in the totals but are not listed (operators see every key in /metrics)' }) by_key!: Record<string, QueueGroupSchema>;
   @ApiProperty({ description: 'a queue held more than 2000 waiting jobs: the counts are lower bounds' }) truncated!: boolean;
 }
 
