@@ -12,6 +12,7 @@ import { TranscriptionQueue, type QueuedJobState } from '../transcription/transc
 import { roundSeconds, taskOf, type JobResultView, type JobStatusView } from './dto/job-views.js';
 import { DeletedJobs } from './deleted-jobs.js';
 import { JobError } from './jobs.errors.js';
+import { intakeWarningsOf } from '../transcription/transcription.service.js';
 
 const BULL_TO_STATUS: Record<string, JobStatus> = {
   waiting: 'queued',
@@ -129,7 +130,11 @@ export class JobQueryService {
       worker_id: row.workerId,
       message: status === 'completed' ? 'transcription completed' : status === 'failed' ? 'transcription failed' : status,
     };
-    if (status === 'completed') view.result = { segments_count: t.segments?.length ?? 0, duration: t.durationSec ?? 0 };
+    if (status === 'completed') {
+      // As the queue's copy of the job shows it: the intake's warnings, when there were any.
+      const intake = intakeWarningsOf(t.metadata?.warnings ?? []);
+      view.result = { segments_count: t.segments?.length ?? 0, duration: t.durationSec ?? 0, ...(intake.length ? { warnings: intake } : {}) };
+    }
     const error = publicErrorOf(row.errorDetails);
     if (status === 'failed' && error) view.error = error;
     return view;

@@ -21,6 +21,17 @@ export interface TranscriptionAttempt extends AttemptRef {
   log(line: string): Promise<void>;
 }
 
+/** How truncationWarning's warning begins. */
+const TRUNCATION_WARNING_START = 'the recording looks truncated:';
+
+/**
+ * The intake's warnings among a saved result's `warnings` (today: the truncation warning), for
+ * answers that show them apart, such as a job's status read back from Postgres.
+ */
+export function intakeWarningsOf(warnings: readonly string[]): string[] {
+  return warnings.filter((w) => w.startsWith(TRUNCATION_WARNING_START));
+}
+
 /**
  * A recording that decodes to clearly less than its container claimed was cut off (an upload
  * interrupted, a file copied before it was finished); ffmpeg decodes what is there without
@@ -33,7 +44,7 @@ export interface TranscriptionAttempt extends AttemptRef {
 export function truncationWarning(claimedSec: number | undefined, decodedSec: number): string | null {
   if (claimedSec === undefined || !Number.isFinite(claimedSec) || claimedSec <= 0) return null;
   if (claimedSec - decodedSec <= Math.max(1, 0.05 * claimedSec)) return null;
-  return `the recording looks truncated: its header claims ${claimedSec.toFixed(1)} s but only ${decodedSec.toFixed(1)} s of audio could be decoded; the transcript covers those ${decodedSec.toFixed(1)} s`;
+  return `${TRUNCATION_WARNING_START} its header claims ${claimedSec.toFixed(1)} s but only ${decodedSec.toFixed(1)} s of audio could be decoded; the transcript covers those ${decodedSec.toFixed(1)} s`;
 }
 
 /** The result with `warnings` appended (each once). */

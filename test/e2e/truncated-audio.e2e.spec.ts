@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fixture, scratchDir, testConfig } from '../support/env.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { followStream, getJson, submit } from '../support/http.js';
+import { TranscriptionQueue } from '../../src/transcription/transcription.queue.js';
 
 interface StatusView { status: string; error?: Record<string, unknown>; result?: { segments_count: number; duration: number; warnings?: string[] } }
 interface ResultView { duration: number; text: string; warnings: string[] }
@@ -69,12 +70,20 @@ describe('truncated and undecodable audio', () => {
       expect(warning).toMatch(/^the recording looks truncated: its header claims 11\.0 s but only [1-5]\.\d s of audio could be decoded/);
       expect(warning).toContain(`only ${result.body.duration.toFixed(1)} s`);
       expect(status.result?.warnings).toEqual([warning]);
+      // Once the queue has forgotten the job (REDIS_JOB_TTL), its status read from Postgres says the same.
+      await gw.app.get(TranscriptionQueue).remove(String(submitted.body.job_id));
+      const fromDatabase = await getJson<StatusView>(`${gw.url}/api/transcribe/jobs/status/${String(submitted.body.job_id)}`);
+      expect(fromDatabase.body).toMatchObject({ status: 'completed', result: { warnings: [warning] } });
     });
 
     it('completes the whole recording without that warning', async () => {
-      const { result, status } = await run(gw, file('jfk.flac'));
+      const { submitted, result, status } = await run(gw, file('jfk.flac'));
       expect(result.body.warnings.filter((w) => /truncated/.test(w))).toEqual([]);
       expect(status.result?.warnings).toBeUndefined();
+      await gw.app.get(TranscriptionQueue).remove(String(submitted.body.job_id));
+      const fromDatabase = await getJson<StatusView>(`${gw.url}/api/transcribe/jobs/status/${String(submitted.body.job_id)}`);
+      expect(fromDatabase.body.status).toBe('completed');
+      expect(fromDatabase.body.result?.warnings).toBeUndefined();
       expect(result.body.text).toMatch(/country/);
     });
 
