@@ -360,6 +360,7 @@ function applyEngine() {
     can(engine.word_timestamps, 'word times'),
     can(engine.language_detection, 'language detection'),
     can(engine.word_boosting, 'word boosting'),
+    can(engine.translation, 'translation'),
     ...(engine.engine === state.defaultEngine ? [chip('default')] : []),
   );
   if (!engine.available) info.append(el('p', { class: 'engine-note' }, engine.message ? `Unavailable: ${engine.message}` : 'Unavailable right now: jobs wait until it is back.'));
@@ -374,6 +375,13 @@ function applyEngine() {
     ...models.map((m) => el('option', { value: m }, m)),
   );
   $('model').disabled = models.length <= 1;
+
+  const translate = $('translate');
+  translate.disabled = !engine.translation;
+  if (!engine.translation) translate.checked = false;
+  $('translate-hint').textContent = engine.translation
+    ? 'English text from speech in any language; Language then names the spoken one.'
+    : `${engine.display_name || engine.engine} cannot translate; pick an engine that can (whisper-rocm, whisperx, openai).`;
 
   const diarize = $('diarize');
   diarize.disabled = !engine.diarization;
@@ -435,6 +443,7 @@ function buildForm() {
     if (max) form.append('max_speakers', max);
   }
   if ($('multichannel').checked) form.append('multichannel', 'true');
+  if ($('translate').checked && !$('translate').disabled) form.append('task', 'translate');
   if (!$('speaker-roles').disabled && $('speaker-roles').value !== 'none') {
     form.append('speaker_roles', $('speaker-roles').value);
     const names = $('role-names').value.split(',').map((n) => n.trim()).filter(Boolean);

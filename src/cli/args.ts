@@ -62,6 +62,9 @@ Transcription options:
                            ask for (or turn off) speaker diarization
       --min-speakers N, --max-speakers N
                            bounds for diarization (1-20)
+      --translate          English text from speech in any language (task=translate; engines
+                           with translation: whisper-rocm, whisperx, openai); -l names the
+                           spoken language
       --multichannel       transcribe each channel on its own (speaker = channel)
       --speaker-roles S    none | first_speaker | keywords
       --role-names LIST    role names for --speaker-roles, in order, e.g. agent,caller
@@ -97,6 +100,7 @@ const OPTIONS = {
   'min-speakers': { type: 'string' },
   'max-speakers': { type: 'string' },
   multichannel: { type: 'boolean' },
+  translate: { type: 'boolean' },
   'speaker-roles': { type: 'string' },
   'role-names': { type: 'string' },
   'role-keywords': { type: 'string' },
@@ -118,7 +122,7 @@ type OptionName = keyof typeof OPTIONS;
 const CONNECTION: OptionName[] = ['url', 'api-key', 'help'];
 const ALLOWED: Record<'transcribe' | 'engines' | 'status' | 'result', OptionName[]> = {
   transcribe: [
-    ...CONNECTION, 'engine', 'language', 'model', 'diarize', 'min-speakers', 'max-speakers', 'multichannel',
+    ...CONNECTION, 'engine', 'language', 'model', 'diarize', 'min-speakers', 'max-speakers', 'multichannel', 'translate',
     'speaker-roles', 'role-names', 'role-keywords', 'prompt', 'context-id', 'callback-url', 'audio-url', 'wait', 'format', 'output',
   ],
   engines: [...CONNECTION, 'json'],
@@ -230,6 +234,7 @@ export function parseCliArgs(argv: string[], env: Record<string, string | undefi
   set('min_speakers', min);
   set('max_speakers', max);
   if (values.multichannel) fields.multichannel = 'true';
+  if (values.translate) fields.task = 'translate';
   set('speaker_roles', roles);
   set('speaker_role_names', values['role-names']);
   set('speaker_role_keywords', values['role-keywords']);

@@ -146,6 +146,9 @@ describe('web page', () => {
     expect(await page.isDisabled('#diarize')).toBe(true);
     expect(await page.isDisabled('#min-speakers')).toBe(true);
     expect(await page.textContent('#diarize-hint')).toMatch(/does not tell speakers apart/);
+    // Nor translate: the option is off and says which engines can.
+    expect(await page.isDisabled('#translate')).toBe(true);
+    expect(await page.textContent('#translate-hint')).toMatch(/cannot translate; pick an engine that can \(whisper-rocm, whisperx, openai\)/);
     expect(await page.textContent('#engine-info')).toMatch(/word times/);
     expect(await page.getAttribute('#language', 'placeholder')).toBe('default: en-US');
 

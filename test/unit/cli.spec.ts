@@ -36,6 +36,13 @@ describe('CLI argument parsing', () => {
     expect(parseCliArgs(['talk.wav'])).toMatchObject({ request: { fields: {} }, format: 'txt' });
   });
 
+  it('asks for a translation with --translate (task=translate), and for nothing without it', () => {
+    expect(parseCliArgs(['talk.wav', '--translate', '-e', 'whisperx', '-l', 'de'])).toMatchObject({ request: { fields: { task: 'translate', engine: 'whisperx', language: 'de' } } });
+    expect((parseCliArgs(['talk.wav']) as { request: { fields: Record<string, string> } }).request.fields.task).toBeUndefined();
+    expect(usage(['talk.wav', '--no-translate'])).toMatch(/unknown option '--no-translate'/);
+    expect(usage(['engines', '--translate'])).toMatch(/--translate does not apply to 'engines'/);
+  });
+
   it('sends enable_diarization=false for --no-diarize and honours --no-wait', () => {
     expect(parseCliArgs(['a.mp3', '--no-diarize', '--no-wait'])).toMatchObject({ request: { fields: { enable_diarization: 'false' } }, wait: false });
   });
