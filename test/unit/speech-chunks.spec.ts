@@ -204,6 +204,42 @@ describe('planSpeechChunks', () => {
     expect(Math.max(...cores) - Math.min(...cores)).toBeLessThanOrEqual(0.002);
   });
 
+  it('cuts fluent speech, whose short pauses merged it into one region, in those pauses rather than inside words', () => {
+    // Sentences of 2–6 s, 0.2 s apart (what VAD padding leaves of 0.8 s pauses): one 211 s region
+    // once pauses ≤ gapSec are merged, so it must be cut; the cuts should land in the pauses.
+    const rand = random(5);
+    const regions = layout(Array.from({ length: 50 }, () => 2 + rand() * 4), 0.2);
+    const duration = regions[regions.length - 1].end + 1;
+    const options = { maxChunkSec: 30, capacity: 2, gapSec: 0.5 };
+    expect(normalizeSpeechRegions(regions, duration, options.gapSec)).toHaveLength(1);
+    const inPause = (t: number) => regions.some((r, i) => i > 0 && t > regions[i - 1].end && t < r.start);
+    const cutPoints = (plan: SpeechChunk[]) => plan.flatMap((c) => c.spans.filter((sp) => sp.cut_after).map((sp) => sp.core_end));
+
+    const plan = planSpeechChunks(regions, duration, options);
+    checkPlan(plan, regions, duration, options);
+    expect(plan).toHaveLength(8);
+    expect(ratio(plan)).toBeLessThanOrEqual(1.5);
+    // 7 cuts; with every piece ≤ 30 s (28 s of core between two 1 s overlaps) one cannot reach a pause.
+    expect(cutPoints(plan)).toHaveLength(7);
+    expect(cutPoints(plan).filter((t) => !inPause(t)).length).toBeLessThanOrEqual(1);
+
+    // The same speech as one solid region (no pauses known): even cuts, which mostly fall inside words.
+    const solid = planSpeechChunks([{ start: regions[0].start, end: regions[regions.length - 1].end }], duration, options);
+    checkPlan(solid, [{ start: regions[0].start, end: regions[regions.length - 1].end }], duration, options);
+    expect(cutPoints(solid)).toHaveLength(7);
+    expect(cutPoints(solid).filter((t) => !inPause(t)).length).toBeGreaterThanOrEqual(5);
+    const solidCores = solid.map((c) => c.spans[0].core_end - c.spans[0].core_start);
+    expect(Math.max(...solidCores) - Math.min(...solidCores)).toBeLessThanOrEqual(0.002);
+
+    // Longer sentences (3–9 s) leave fewer pauses within reach: still most cuts land in one.
+    const rand2 = random(5);
+    const longer = layout(Array.from({ length: 34 }, () => 3 + rand2() * 6), 0.2);
+    const longerPlan = planSpeechChunks(longer, longer[longer.length - 1].end + 1, options);
+    checkPlan(longerPlan, longer, longer[longer.length - 1].end + 1, options);
+    const inLongerPause = (t: number) => longer.some((r, i) => i > 0 && t > longer[i - 1].end && t < r.start);
+    expect(cutPoints(longerPlan).filter(inLongerPause).length).toBeGreaterThanOrEqual(5);
+  });
+
   it('packs many tiny regions into few chunks without cutting speech', () => {
     const rand = random(11);
     const regions = layout(Array.from({ length: 600 }, () => 0.2 + rand() * 0.4), () => 0.6 + rand() * 2);

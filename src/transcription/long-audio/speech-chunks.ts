@@ -19,7 +19,10 @@
  *    the silence that would replace it).
  * 2. Pieces: a region whose audio does not fit one chunk (longer than `maxChunkSec`) is split
  *    evenly into the fewest pieces that fit, counting `overlapSec` of extra audio on each side of
- *    each mid-speech cut. Every other region is one piece.
+ *    each mid-speech cut. Every other region is one piece. A cut moves to the nearest short pause
+ *    that step 1 merged into the region (within a quarter of a piece, while every piece still
+ *    fits), so that it falls between words: VAD padding shrinks the pauses between sentences of
+ *    fluent speech below `gapSec`, and a long stretch of talk is mostly such pauses apart.
  * 3. Chunk count N = max(min(capacity, floor(speech / minChunkSec)), fewest chunks the pieces fit
  *    into), at least 1: every engine replica works at once when there is enough speech (chunks of
  *    at least `minChunkSec`, default 10 s, are worth a call of their own), and no chunk is too
@@ -39,8 +42,8 @@
  *    from the mean chunk length.
  * 5. When no count gave a balanced plan, or there are fewer pieces than N (one long monologue and
  *    several replicas), regions longer than the target chunk length T = speech / N are divided
- *    into a grid of candidate cut points (every ~T/4, at least 1 s and 2 × overlap apart) and
- *    step 4 runs again, with N, on that finer grid. Its plan is used when it is balanced, or when
+ *    into a grid of candidate cut points (every ~T/4, at least 1 s and 2 × overlap apart; each
+ *    moved to a merged pause nearby, as in step 2) and step 4 runs again, with N, on that finer grid. Its plan is used when it is balanced, or when
  *    step 4 had no plan at all; otherwise the step-4 plan with the lower longest/shortest ratio
  *    stays: mid-speech cuts are not made only to shave a little off an unbalanced plan.
  *
@@ -137,7 +140,15 @@ const sec = (milli: number) => milli / 1000;
 interface Region {
   start: number;
   end: number;
+  /**
+   * Midpoints of the short pauses (≤ gapSec) that merging joined into this region, in order: the
+   * places where a cut inside the region falls between words rather than inside one.
+   */
+  pauses?: number[];
 }
+
+/** A cut inside a region moves to a merged pause at most this fraction of an even piece away. */
+const PAUSE_SNAP_FRACTION = 0.4;
 
 /** A unit the partition never splits: a whole region or a piece of one. Core times, ms. */
 interface Atom {
@@ -169,8 +180,10 @@ function normalize(regions: readonly SpeechRegion[], durationMs: number, gapMs: 
   const out: Region[] = [];
   for (const r of clamped) {
     const last = out[out.length - 1];
-    if (last && r.start - last.end <= gapMs) last.end = Math.max(last.end, r.end);
-    else out.push({ ...r });
+    if (last && r.start - last.end <= gapMs) {
+      if (r.start > last.end) (last.pauses ??= []).push(Math.round((last.end + r.start) / 2));
+      last.end = Math.max(last.end, r.end);
+    } else out.push({ ...r });
   }
   return out;
 }
@@ -242,7 +255,7 @@ function evenPieces(regions: Region[], limits: Limits): Atom[] {
     // Audio of a piece: its core plus the overlap on each cut side (interior pieces have two).
     const fits = (n: number) => n === 1 ? length <= limits.maxMs : Math.ceil(length / n) + limits.overlapMs * (n > 2 ? 2 : 1) <= limits.maxMs;
     while (!fits(k)) k++;
-    out.push(...split(r, index, k));
+    out.push(...split(r, index, k, limits));
   });
   return out;
 }
@@ -254,18 +267,73 @@ function gridPieces(regions: Region[], targetMs: number, limits: Limits): Atom[]
   regions.forEach((r, index) => {
     const length = r.end - r.start;
     const k = length > targetMs || length > limits.maxMs ? Math.max(1, Math.round(length / step)) : 1;
-    out.push(...split(r, index, k));
+    out.push(...split(r, index, k, limits));
   });
   return out;
 }
 
-function split(r: Region, index: number, k: number): Atom[] {
+/**
+ * Region `r` in `k` pieces, each cut placed where it falls between words when it can: the cuts
+ * are chosen among the even positions and the pauses merged into the region (Region.pauses)
+ * within PAUSE_SNAP_FRACTION of a piece of the even position, by a small dynamic program that
+ * puts the fewest cuts outside a pause, then keeps the pieces closest to even (least sum of
+ * squared deviations). Every piece, with `limits.overlapMs` of audio on each side that is cut,
+ * fits `limits.maxMs`, and cuts are at least 2 × overlap apart; the even cuts always satisfy
+ * this (evenPieces and gridPieces choose `k` so), so a plan always exists.
+ */
+function split(r: Region, index: number, k: number, limits: Limits): Atom[] {
   const length = r.end - r.start;
-  return Array.from({ length: k }, (_, i) => ({
-    region: index,
-    start: r.start + Math.round((length * i) / k),
-    end: r.start + Math.round((length * (i + 1)) / k),
-  }));
+  const even = Array.from({ length: k + 1 }, (_, i) => r.start + Math.round((length * i) / k));
+  const pauses = new Set(r.pauses ?? []);
+  if (k === 1 || pauses.size === 0) return pieces(even, index);
+  const piece = length / k;
+  const reach = piece * PAUSE_SNAP_FRACTION;
+  // Candidates for cut j (1 … k-1): its even position, and the pauses within reach of it.
+  const options = Array.from({ length: k - 1 }, (_, n) => {
+    const at = even[n + 1];
+    return [at, ...[...pauses].filter((p) => p !== at && Math.abs(p - at) <= reach)];
+  });
+  const cost = (j: number, p: number) => (pauses.has(p) ? 0 : 1) + ((p - even[j]) / piece) ** 2;
+  const fits = (from: number, to: number, cutBefore: boolean, cutAfter: boolean) =>
+    to - from >= (cutBefore && cutAfter ? 2 * limits.overlapMs : 0) && to - from + (cutBefore ? limits.overlapMs : 0) + (cutAfter ? limits.overlapMs : 0) <= limits.maxMs;
+  // best[n][c]: least cost of cuts 1 … n+1 with cut n+1 at options[n][c]; from[n][c]: the choice for cut n.
+  const best: number[][] = [];
+  const from: number[][] = [];
+  for (let n = 0; n < k - 1; n++) {
+    best.push(options[n].map(() => Infinity));
+    from.push(options[n].map(() => -1));
+    options[n].forEach((p, c) => {
+      if (n === 0) {
+        if (fits(r.start, p, false, true)) best[n][c] = cost(1, p);
+        return;
+      }
+      options[n - 1].forEach((q, d) => {
+        const total = best[n - 1][d] + cost(n + 1, p);
+        if (total < best[n][c] && p > q && fits(q, p, true, true)) {
+          best[n][c] = total;
+          from[n][c] = d;
+        }
+      });
+    });
+  }
+  const last = k - 2;
+  let choice = -1;
+  options[last].forEach((p, c) => {
+    if (fits(p, r.end, true, false) && best[last][c] < (choice < 0 ? Infinity : best[last][choice])) choice = c;
+  });
+  if (choice < 0) return pieces(even, index);
+  const cuts = [r.end];
+  for (let n = last; n >= 0; n--) {
+    cuts.unshift(options[n][choice]);
+    choice = from[n][choice];
+  }
+  cuts.unshift(r.start);
+  return pieces(cuts, index);
+}
+
+/** Atoms of one region between consecutive cut positions (ms). */
+function pieces(cuts: number[], index: number): Atom[] {
+  return cuts.slice(0, -1).map((start, i) => ({ region: index, start, end: cuts[i + 1] }));
 }
 
 /** Chunk lengths of groups of atoms: prefix sums and the overlap a mid-speech cut adds. Ms. */
