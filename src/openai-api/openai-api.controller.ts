@@ -8,7 +8,8 @@ import { ApiKeyLabel } from '../auth/api-key.guard.js';
 import { SubmitRateLimit } from '../auth/throttle.js';
 import type { UploadedAudio } from '../jobs/submission.service.js';
 import { EXPORT_CONTENT_TYPES, toSrt, toVtt } from '../transcripts/exports.js';
-import { TranscriptionRequestDto } from './dto/transcription-request.dto.js';
+import { TranscriptionRequestDto, type ResponseFormat } from './dto/transcription-request.dto.js';
+import type { JobResultView } from '../jobs/dto/job-views.js';
 import { OpenAiApiService, type ModelObject } from './openai-api.service.js';
 import { OpenAiError } from './openai-error.js';
 import { OpenAiErrorFilter } from './openai-error.filter.js';
@@ -26,6 +27,55 @@ export const asciiJson = (value: unknown) => JSON.stringify(value).replace(/[^\x
 function clientGone(req: Request, res: Response): Observable<unknown> {
   if (req.socket.destroyed) return of(true);
   return fromEvent(res, 'close').pipe(take(1));
+}
+
+/** What `json` and `verbose_json` answer for a finished job; text, srt and vtt are the same on every route. */
+export interface JsonAnswers<J, V> {
+  json: (result: JobResultView) => J;
+  verbose_json: (result: JobResultView) => V;
+}
+
+/**
+ * Waits for job `jobId` to end, then answers its result in `format` (the route's own json and
+ * verbose_json mappers; text, srt and vtt as text with their content type), with the plan's and
+ * the result's warnings in WARNINGS_HEADER. Shared by `/v1/audio/transcriptions` and
+ * `/v1/audio/translations`.
+ * @param planWarnings the request's own warnings (fields accepted but not honoured).
+ * @returns the body, or undefined when the client went away first (the job continues).
+ * @throws OpenAiError when the job failed (500) or is still running after the wait (504).
+ */
+export async function answerWhenDone<J, V>(
+  service: OpenAiApiService,
+  jobId: string,
+  req: Request,
+  res: Response,
+  plan: { format: ResponseFormat; warnings: string[] },
+  answers: JsonAnswers<J, V>,
+): Promise<J | V | string | undefined> {
+  const outcome = await service.wait(jobId, clientGone(req, res));
+  if (outcome.kind === 'gone') return undefined;
+  if (outcome.kind !== 'completed') throw service.outcomeError(jobId, outcome);
+  const result = outcome.result;
+  if (result.warnings.length > 0) res.setHeader(WARNINGS_HEADER, asciiJson([...plan.warnings, ...result.warnings]));
+  switch (plan.format) {
+    case 'json':
+      return answers.json(result);
+    case 'verbose_json':
+      return answers.verbose_json(result);
+    case 'text':
+      res.setHeader('Content-Type', EXPORT_CONTENT_TYPES.txt);
+      return toTranscriptionText(result);
+    case 'srt':
+      res.setHeader('Content-Type', EXPORT_CONTENT_TYPES.srt);
+      return toSrt(result);
+    case 'vtt':
+      res.setHeader('Content-Type', EXPORT_CONTENT_TYPES.vtt);
+      return toVtt(result);
+    default: {
+      const unknown: never = plan.format;
+      throw new Error(`unhandled response_format ${String(unknown)}`);
+    }
+  }
 }
 
 /** A readable stream of an Observable's strings; destroying it (Nest does when the client leaves) unsubscribes. */
@@ -105,30 +155,10 @@ export class OpenAiApiController {
       return new StreamableFile(readableOf(this.service.streamFrames(jobId)), { type: 'text/event-stream; charset=utf-8' });
     }
 
-    const outcome = await this.service.wait(jobId, clientGone(req, res));
-    if (outcome.kind === 'gone') return undefined;
-    if (outcome.kind !== 'completed') throw this.service.outcomeError(jobId, outcome);
-    const result = outcome.result;
-    if (result.warnings.length > 0) res.setHeader(WARNINGS_HEADER, asciiJson([...plan.warnings, ...result.warnings]));
-    switch (plan.format) {
-      case 'json':
-        return toTranscriptionJson(result);
-      case 'verbose_json':
-        return toVerboseJson(result, plan.granularities, dto.language);
-      case 'text':
-        res.setHeader('Content-Type', EXPORT_CONTENT_TYPES.txt);
-        return toTranscriptionText(result);
-      case 'srt':
-        res.setHeader('Content-Type', EXPORT_CONTENT_TYPES.srt);
-        return toSrt(result);
-      case 'vtt':
-        res.setHeader('Content-Type', EXPORT_CONTENT_TYPES.vtt);
-        return toVtt(result);
-      default: {
-        const unknown: never = plan.format;
-        throw new Error(`unhandled response_format ${String(unknown)}`);
-      }
-    }
+    return answerWhenDone(this.service, jobId, req, res, plan, {
+      json: toTranscriptionJson,
+      verbose_json: (result) => toVerboseJson(result, plan.granularities, dto.language),
+    });
   }
 
   /**

@@ -2,17 +2,14 @@ import { All, Body, Controller, HttpCode, HttpStatus, Post, Req, Res, UploadedFi
 import { FileInterceptor } from '@nestjs/platform-express';
 import { ApiBody, ApiConsumes, ApiExcludeEndpoint, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { fromEvent, of, take } from 'rxjs';
 import { ApiKeyLabel } from '../auth/api-key.guard.js';
 import { SubmitRateLimit } from '../auth/throttle.js';
 import type { UploadedAudio } from '../jobs/submission.service.js';
-import { EXPORT_CONTENT_TYPES, toSrt, toVtt } from '../transcripts/exports.js';
 import { TranslationRequestDto } from './dto/translation-request.dto.js';
-import { asciiJson, JOB_ID_HEADER, methodNotAllowed, WARNINGS_HEADER } from './openai-api.controller.js';
+import { answerWhenDone, asciiJson, JOB_ID_HEADER, methodNotAllowed, WARNINGS_HEADER } from './openai-api.controller.js';
 import { OpenAiApiService } from './openai-api.service.js';
 import { OpenAiErrorFilter } from './openai-error.filter.js';
 import { OpenAiTranslationsService } from './openai-translations.service.js';
-import { toTranscriptionText } from './responses.js';
 import { toTranslationJson, toTranslationVerboseJson, type TranslationJson, type TranslationVerboseJson } from './translation-responses.js';
 
 
@@ -66,31 +63,7 @@ export class OpenAiTranslationsController {
     res.setHeader(JOB_ID_HEADER, jobId);
     if (plan.warnings.length > 0) res.setHeader(WARNINGS_HEADER, asciiJson(plan.warnings));
 
-    const gone$ = req.socket.destroyed ? of(true) : fromEvent(res, 'close').pipe(take(1));
-    const outcome = await this.api.wait(jobId, gone$);
-    if (outcome.kind === 'gone') return undefined;
-    if (outcome.kind !== 'completed') throw this.api.outcomeError(jobId, outcome);
-    const result = outcome.result;
-    if (result.warnings.length > 0) res.setHeader(WARNINGS_HEADER, asciiJson([...plan.warnings, ...result.warnings]));
-    switch (plan.format) {
-      case 'json':
-        return toTranslationJson(result);
-      case 'verbose_json':
-        return toTranslationVerboseJson(result);
-      case 'text':
-        res.setHeader('Content-Type', EXPORT_CONTENT_TYPES.txt);
-        return toTranscriptionText(result);
-      case 'srt':
-        res.setHeader('Content-Type', EXPORT_CONTENT_TYPES.srt);
-        return toSrt(result);
-      case 'vtt':
-        res.setHeader('Content-Type', EXPORT_CONTENT_TYPES.vtt);
-        return toVtt(result);
-      default: {
-        const unknown: never = plan.format;
-        throw new Error(`unhandled response_format ${String(unknown)}`);
-      }
-    }
+    return answerWhenDone(this.api, jobId, req, res, plan, { json: toTranslationJson, verbose_json: toTranslationVerboseJson });
   }
 
   // After the POST route: Express tries routes in order, so this sees only the other methods.

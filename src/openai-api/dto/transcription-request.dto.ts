@@ -14,12 +14,13 @@ export type TimestampGranularity = (typeof TIMESTAMP_GRANULARITIES)[number];
 export const INCLUDE_VALUES = ['logprobs'] as const;
 
 /** Multipart values are strings: `true`/`false` become booleans; anything else is left for @IsBoolean to reject. */
-const toBoolean = ({ value }: { value: unknown }) => {
+export const toBoolean = ({ value }: { value: unknown }) => {
   if (typeof value !== 'string') return value;
   const v = value.trim().toLowerCase();
   return v === 'true' ? true : v === 'false' ? false : value;
 };
-const toNumber = ({ value }: { value: unknown }) =>
+/** A numeric multipart string becomes a number; anything else is left for @IsNumber to reject. */
+export const toNumber = ({ value }: { value: unknown }) =>
   typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value.trim())) ? Number(value.trim()) : value;
 /** `name[]=a&name[]=b` arrives as an array (multer's append-field); a single `name=a` as a string. */
 const toList = ({ value }: { value: unknown }) => (typeof value === 'string' ? [value] : value);

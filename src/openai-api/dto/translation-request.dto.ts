@@ -1,15 +1,6 @@
 import { Transform } from 'class-transformer';
 import { Allow, IsBoolean, IsIn, IsNotEmpty, IsNumber, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
-import { RESPONSE_FORMATS, type ResponseFormat } from './transcription-request.dto.js';
-
-/** Multipart values are strings: `true`/`false` become booleans; anything else is left for @IsBoolean to reject. */
-const toBoolean = ({ value }: { value: unknown }) => {
-  if (typeof value !== 'string') return value;
-  const v = value.trim().toLowerCase();
-  return v === 'true' ? true : v === 'false' ? false : value;
-};
-const toNumber = ({ value }: { value: unknown }) =>
-  typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value.trim())) ? Number(value.trim()) : value;
+import { RESPONSE_FORMATS, toBoolean, toNumber, type ResponseFormat } from './transcription-request.dto.js';
 
 /**
  * Multipart form fields of `POST /v1/audio/translations` besides `file`, exactly OpenAI's
