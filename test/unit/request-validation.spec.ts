@@ -4,6 +4,7 @@ import { CreateContextDto } from '../../src/contexts/contexts.dto.js';
 import { createValidationPipe, RequestValidationError } from '../../src/common/request-validation.js';
 import { SubmitJobDto } from '../../src/jobs/dto/submit-job.dto.js';
 import { TranscriptionRequestDto } from '../../src/openai-api/dto/transcription-request.dto.js';
+import { TranslationRequestDto } from '../../src/openai-api/dto/translation-request.dto.js';
 
 /** The global ValidationPipe on a body of `dto`'s class: the RequestValidationError it raises. */
 async function refusal(dto: new () => object, body: Record<string, unknown>): Promise<RequestValidationError> {
@@ -38,5 +39,12 @@ describe('createValidationPipe: one string message, one problem per field', () =
     const error = await refusal(SubmitJobDto, { language: 'English!', min_speakers: 'two' });
     expect(error.message).toBe("language must be a language code such as 'en' or 'en-US'; min_speakers must be an integer between 1 and 20");
     expect(error.problems.map((p) => [p.field, p.kind])).toEqual([['language', 'invalid'], ['min_speakers', 'invalid']]);
+  });
+
+  it('refuses NUL characters in the text fields of both OpenAI routes, naming the field', async () => {
+    for (const dto of [TranscriptionRequestDto, TranslationRequestDto]) {
+      expect((await refusal(dto, { model: 'whisper-1', prompt: 'a\u0000b' })).message).toBe('prompt must not contain NUL characters (U+0000); send plain text');
+      expect((await refusal(dto, { model: 'whisper\u00001' })).message).toBe('model must not contain NUL characters (U+0000); send plain text');
+    }
   });
 });

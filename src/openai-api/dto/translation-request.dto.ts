@@ -1,5 +1,6 @@
 import { Transform } from 'class-transformer';
 import { Allow, IsBoolean, IsIn, IsNotEmpty, IsNumber, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { NoNulCharacters } from '../../jobs/dto/text-validators.js';
 import { RESPONSE_FORMATS, toBoolean, toNumber, type ResponseFormat } from './transcription-request.dto.js';
 
 /**
@@ -19,12 +20,14 @@ export class TranslationRequestDto {
   @IsString({ message: 'model must be a string such as whisper-1, an engine id, or engine:model' })
   @IsNotEmpty({ message: 'model is required: whisper-1, an engine id, or engine:model (see GET /v1/models)' })
   @MaxLength(200, { message: 'model must be at most 200 characters' })
+  @NoNulCharacters()
   model!: string;
 
   /** Text that guides the translation's style (OpenAI: should be in English), up to 1000 characters. */
   @IsOptional()
   @IsString({ message: 'prompt must be a string' })
   @MaxLength(1000, { message: 'prompt must be at most 1000 characters' })
+  @NoNulCharacters()
   prompt?: string;
 
   /** `json` (default), `text`, `srt`, `vtt` or `verbose_json`. */
