@@ -6,18 +6,7 @@ import { fixture, scratchDir, testConfig } from '../support/env.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { leftovers, pcmWav } from '../support/hostile.js';
 import { followStream, submit } from '../support/http.js';
-
-/** mulberry32: a small seeded PRNG, so a failing fuzz case can be replayed with its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as prng } from '../support/random.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261204);
 const CASES = Number(process.env.FUZZ_CASES ?? 48);

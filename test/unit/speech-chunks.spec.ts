@@ -7,18 +7,7 @@ import {
   type SpeechRegion,
 } from '../../src/transcription/long-audio/speech-chunks.js';
 import { mapChunkResult, mergeSpeechChunks, spanIndexAt, toRecordingTime } from '../../src/transcription/long-audio/time-map.js';
-
-/** Deterministic PRNG (mulberry32) so the property checks are reproducible. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as random } from '../support/random.js';
 
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 const speechOf = (regions: SpeechRegion[]) => r3(regions.reduce((s, r) => s + r.end - r.start, 0));
